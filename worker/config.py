@@ -1,0 +1,141 @@
+"""Every setting, once: its environment variable, its default and why it exists.
+
+Read with ``Settings.from_env()`` at a composition root (worker start, api_stub start,
+CLI command), never at import time, so tests and the stack launcher can pass their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+
+from worker.errors import InvalidOptions
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed configuration; each field documents its variable in ``metadata``."""
+
+    s3_endpoint: str | None = field(
+        default=None,
+        metadata={"env": "PALETTE_S3_ENDPOINT", "doc": "S3 endpoint URL; unset means AWS S3."},
+    )
+    access_key: str | None = field(
+        default=None,
+        metadata={
+            "env": "AWS_ACCESS_KEY_ID",
+            "doc": "S3 access key (boto3 chain if unset).",
+            "secret": True,
+        },
+    )
+    secret_key: str | None = field(
+        default=None,
+        metadata={"env": "AWS_SECRET_ACCESS_KEY", "doc": "S3 secret key.", "secret": True},
+    )
+    region: str = field(
+        default="us-east-1", metadata={"env": "AWS_DEFAULT_REGION", "doc": "S3 region."}
+    )
+    input_bucket: str = field(
+        default="images",
+        metadata={"env": "PALETTE_INPUT_BUCKET", "doc": "Bucket whose uploads are processed."},
+    )
+    output_bucket: str = field(
+        default="palettes",
+        metadata={"env": "PALETTE_OUTPUT_BUCKET", "doc": "Bucket the JSON and PNG go to."},
+    )
+    broker_url: str = field(
+        default="redis://127.0.0.1:6379/0",
+        metadata={"env": "PALETTE_BROKER_URL", "doc": "Celery broker (Redis)."},
+    )
+    webhook_token: str | None = field(
+        default=None,
+        metadata={
+            "env": "PALETTE_WEBHOOK_TOKEN",
+            "doc": "Bearer token POST /events requires; unset rejects every event.",
+            "secret": True,
+        },
+    )
+    default_k: int = field(
+        default=5, metadata={"env": "PALETTE_DEFAULT_K", "doc": "Colours per palette (1-32)."}
+    )
+    max_bytes: int = field(
+        default=50 * MIB,
+        metadata={"env": "PALETTE_MAX_BYTES", "doc": "Largest source object accepted, bytes."},
+    )
+    max_pixels: int = field(
+        default=100_000_000,
+        metadata={"env": "PALETTE_MAX_PIXELS", "doc": "Largest width x height accepted."},
+    )
+    api_url: str = field(
+        default="http://127.0.0.1:8080",
+        metadata={"env": "PALETTE_API_URL", "doc": "Where clients reach the api_stub."},
+    )
+    s3_timeout: float = field(
+        default=10.0,
+        metadata={"env": "PALETTE_S3_TIMEOUT", "doc": "Seconds for each S3 connect/read."},
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build from the environment; empty strings count as unset."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"], "")
+            if raw == "":
+                continue
+            values[f.name] = _parse(f.name, raw, f.default)
+        return cls(**values).validated()
+
+    def validated(self) -> Settings:
+        """Fail at start-up, not on the first job, when a value makes no sense."""
+        if not 1 <= self.default_k <= 32:
+            raise InvalidOptions(f"PALETTE_DEFAULT_K must be 1-32, got {self.default_k}")
+        if self.max_bytes <= 0 or self.max_pixels <= 0:
+            raise InvalidOptions("PALETTE_MAX_BYTES and PALETTE_MAX_PIXELS must be positive")
+        if self.input_bucket == self.output_bucket:
+            raise InvalidOptions(
+                "PALETTE_INPUT_BUCKET and PALETTE_OUTPUT_BUCKET must differ: a worker that "
+                "writes where it is triggered triggers itself forever"
+            )
+        return self
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes).validated()  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        """Never print a secret, even by accident in a log line."""
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                value = "***"
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+
+def _parse(name: str, raw: str, default: object) -> object:
+    if isinstance(default, bool):
+        return raw.lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise InvalidOptions(f"{name} must be an integer, got {raw!r}") from exc
+    if isinstance(default, float):
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise InvalidOptions(f"{name} must be a number, got {raw!r}") from exc
+    return raw
+
+
+def documented() -> list[tuple[str, str, str]]:
+    """(variable, default, description) rows for the README's configuration table."""
+    return [
+        (f.metadata["env"], "" if f.default is None else str(f.default), f.metadata["doc"])
+        for f in fields(Settings)
+    ]

@@ -1,0 +1,87 @@
+"""The palette JSON contract (schema_version 1): built here and nowhere else.
+
+Every adapter (Celery task, CLI, api_stub) produces or reads documents through these
+functions, so the contract lives in one place. The document's existence in the output
+bucket means the result is complete: it is always written after the bar PNG.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from worker import __version__
+from worker.errors import PaletteError
+
+SCHEMA_VERSION = 1
+BAR_WIDTH = 300
+BAR_HEIGHT = 50
+
+
+def source_ref(bucket: str | None, key: str, etag: str | None, size: int | None) -> dict[str, Any]:
+    """Where the image came from; the image facts (format, size) are merged in later."""
+    return {"bucket": bucket, "key": key, "etag": etag, "size": size}
+
+
+def done(
+    source: dict[str, Any],
+    palette: dict[str, Any],
+    bar: dict[str, Any] | None,
+    timings_ms: dict[str, float],
+) -> dict[str, Any]:
+    """A successful result: the palette part from ``worker.palette.extract`` plus provenance."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "done",
+        "source": {**source, **palette["source"]},
+        "options": palette["options"],
+        "colors": palette["colors"],
+        "pixels": palette["pixels"],
+        "quality": palette.get("quality", {}),
+        "bar": bar,
+        "timings_ms": _rounded({**palette.get("timings_ms", {}), **timings_ms}),
+        "worker": worker_info(),
+        "created_at": now(),
+    }
+
+
+def failed(
+    source: dict[str, Any],
+    error: PaletteError,
+    options: dict[str, Any] | None = None,
+    timings_ms: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """A failed result: a stable code, a readable reason and no colours."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": "failed",
+        "source": source,
+        "options": options or {},
+        "error": error.as_dict(),
+        "colors": [],
+        "timings_ms": _rounded(timings_ms or {}),
+        "worker": worker_info(),
+        "created_at": now(),
+    }
+
+
+def bar_ref(bucket: str | None, key: str) -> dict[str, Any]:
+    return {"bucket": bucket, "key": key, "width": BAR_WIDTH, "height": BAR_HEIGHT}
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    """Stable bytes: same document, same bytes (key order is the builder's)."""
+    return json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
+
+
+def worker_info() -> dict[str, str]:
+    return {"version": __version__}
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _rounded(timings: dict[str, float]) -> dict[str, float]:
+    return {name: round(value, 2) for name, value in timings.items()}

@@ -1,0 +1,110 @@
+"""Every way a palette job can fail, and the stable code each one stores in the JSON.
+
+The tree::
+
+    PaletteError                      base; never raised directly
+    ├── PermanentError                the input is at fault: store a failed JSON, never retry
+    │   ├── NotAnImage                not_an_image         bytes are no image we recognise
+    │   ├── UnsupportedFormat         unsupported_format   an image, but not an allowed format
+    │   ├── TooLarge                  too_large            over PALETTE_MAX_BYTES / MAX_PIXELS
+    │   ├── DecompressionBomb         decompression_bomb   tiny file, absurd dimensions
+    │   ├── CorruptImage              corrupt_image        recognised but cannot be decoded
+    │   ├── EmptyImage                empty_image          zero bytes or zero pixels
+    │   ├── FullyTransparent          fully_transparent    no pixel is opaque enough to count
+    │   ├── SourceMissing             source_missing       the object is gone
+    │   ├── InvalidOptions            invalid_options      k or another option out of range
+    │   ├── WorkerLost                worker_lost          killed its worker too many times
+    │   └── ProcessingTimeout         timeout              over the task's soft time limit
+    └── TransientError                the world is at fault: retry with backoff
+        ├── StorageUnavailable        storage_unavailable  S3 down, 5xx, throttled, timed out
+        └── BrokerUnavailable         broker_unavailable   Redis down
+
+Codes are part of the JSON contract: never rename one, only add.
+"""
+
+from __future__ import annotations
+
+
+class PaletteError(Exception):
+    """Root of every error this package raises on purpose."""
+
+    code: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        """The ``error`` object of a failed palette JSON."""
+        return {"code": self.code, "message": self.message}
+
+
+class PermanentError(PaletteError):
+    """The input can never succeed: record the failure, do not retry."""
+
+
+class NotAnImage(PermanentError):
+    code = "not_an_image"
+
+
+class UnsupportedFormat(PermanentError):
+    code = "unsupported_format"
+
+
+class TooLarge(PermanentError):
+    code = "too_large"
+
+
+class DecompressionBomb(PermanentError):
+    code = "decompression_bomb"
+
+
+class CorruptImage(PermanentError):
+    code = "corrupt_image"
+
+
+class EmptyImage(PermanentError):
+    code = "empty_image"
+
+
+class FullyTransparent(PermanentError):
+    code = "fully_transparent"
+
+
+class SourceMissing(PermanentError):
+    code = "source_missing"
+
+
+class InvalidOptions(PermanentError):
+    code = "invalid_options"
+
+
+class WorkerLost(PermanentError):
+    code = "worker_lost"
+
+
+class ProcessingTimeout(PermanentError):
+    code = "timeout"
+
+
+class TransientError(PaletteError):
+    """Something outside the input failed; the same job may succeed later."""
+
+
+class StorageUnavailable(TransientError):
+    code = "storage_unavailable"
+
+
+class BrokerUnavailable(TransientError):
+    code = "broker_unavailable"
+
+
+def all_codes() -> set[str]:
+    """Every code a stored JSON can carry; the contract tests pin this set."""
+    found: set[str] = set()
+    stack: list[type[PaletteError]] = [PaletteError]
+    while stack:
+        cls = stack.pop()
+        found.add(cls.code)
+        stack.extend(cls.__subclasses__())
+    return found

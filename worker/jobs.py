@@ -1,0 +1,62 @@
+"""What travels through the queue: object identifiers, never image bytes.
+
+Shared by the api_stub (which enqueues) and the worker (which consumes), so it imports
+nothing heavy: the api_stub must not pay for scikit-learn to send a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+TASK_NAME = "palette.process"
+"""The Celery task name; the api_stub sends by name so it never imports the worker core."""
+
+QUEUE_NAME = "palette"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to process. ``etag`` is None when the event did not carry one."""
+
+    bucket: str
+    key: str
+    etag: str | None = None
+    size: int | None = None
+    k: int | None = None
+
+    @property
+    def id(self) -> str:
+        """Deterministic: a redelivered event for the same object version is the same job."""
+        raw = "\0".join([self.bucket, self.key, normalise_etag(self.etag) or ""])
+        return "palette-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+
+    def to_message(self) -> dict[str, object]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_message(cls, message: dict[str, object]) -> Job:
+        return cls(
+            bucket=str(message["bucket"]),
+            key=str(message["key"]),
+            etag=normalise_etag(message.get("etag")),  # type: ignore[arg-type]
+            size=_optional_int(message.get("size")),
+            k=_optional_int(message.get("k")),
+        )
+
+
+def normalise_etag(etag: str | None) -> str | None:
+    """S3 quotes ETags in headers but not in events; compare them bare."""
+    if etag is None:
+        return None
+    bare = etag.strip().strip('"')
+    return bare or None
+
+
+def result_keys(key: str) -> tuple[str, str]:
+    """(json_key, png_key) in the output bucket for an input key."""
+    return f"{key}.json", f"{key}.png"
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]

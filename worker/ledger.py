@@ -1,0 +1,55 @@
+"""Redis-side bookkeeping the broker does not do for us.
+
+* Attempts per job: with late acknowledgement and reject-on-worker-lost, an image that
+  kills its worker would be redelivered for ever; counting starts lets the next
+  delivery give up with ``worker_lost`` instead.
+* A dead-letter list: Redis has none, so jobs that exhausted their retries are kept
+  here (newest first) for an operator, and ``palette stack status`` shows its length.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+ATTEMPTS_PREFIX = "palette:attempts:"
+DEAD_LETTER_KEY = "palette:dead"
+ATTEMPTS_TTL_S = 24 * 3600
+DEAD_LETTER_MAX = 10_000
+
+
+class Ledger:
+    def __init__(self, redis_client: Any) -> None:
+        self.redis = redis_client
+
+    @classmethod
+    def from_url(cls, url: str) -> Ledger:
+        import redis
+
+        return cls(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5))
+
+    def start_attempt(self, job_id: str) -> int:
+        """Count one more start of this job; returns how many starts so far, this one included."""
+        key = ATTEMPTS_PREFIX + job_id
+        pipe = self.redis.pipeline()
+        pipe.incr(key)
+        pipe.expire(key, ATTEMPTS_TTL_S)
+        count, _ = pipe.execute()
+        return int(count)
+
+    def finish(self, job_id: str) -> None:
+        self.redis.delete(ATTEMPTS_PREFIX + job_id)
+
+    def dead_letter(self, job: dict[str, Any], reason: str) -> None:
+        entry = json.dumps({"job": job, "reason": reason, "at": time.time()}, sort_keys=True)
+        pipe = self.redis.pipeline()
+        pipe.lpush(DEAD_LETTER_KEY, entry)
+        pipe.ltrim(DEAD_LETTER_KEY, 0, DEAD_LETTER_MAX - 1)
+        pipe.execute()
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in self.redis.lrange(DEAD_LETTER_KEY, 0, limit - 1)]
+
+    def dead_letter_count(self) -> int:
+        return int(self.redis.llen(DEAD_LETTER_KEY))

@@ -1,0 +1,182 @@
+"""The palette job as a pipeline of named stages, and its thin Celery wrapper.
+
+``process`` is a plain function of (job, storage, settings): head → skip if stale or
+already done → download → extract → render → put PNG → put JSON. Permanent errors end
+in a stored failed JSON; transient errors propagate so the Celery wrapper retries them.
+Output keys depend only on the input key, so a redelivered job overwrites, never adds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from worker import document, palette, render
+from worker.config import Settings
+from worker.errors import PaletteError, PermanentError, ProcessingTimeout, TooLarge
+from worker.jobs import Job, result_keys
+from worker.storage import Storage, get_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a job did; the Celery task returns it as a dict for logs and tests."""
+
+    job_id: str
+    status: str  # done | failed | skipped
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"job_id": self.job_id, "status": self.status, "reason": self.reason}
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = (time.perf_counter() - start) * 1000
+
+
+def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
+    """Run one job to a stored result (or a deliberate skip). Raises only TransientError."""
+    k = job.k or settings.default_k
+    json_key, png_key = result_keys(job.key)
+    clock = _Stopwatch()
+    source = document.source_ref(job.bucket, job.key, job.etag, job.size)
+    try:
+        info = storage.head(job.bucket, job.key)
+        if info is None:
+            return Outcome(job.id, "skipped", "source_missing")
+        if job.etag and info.etag and job.etag != info.etag:
+            return Outcome(job.id, "skipped", "stale_event")
+        source = document.source_ref(job.bucket, job.key, info.etag, info.size)
+        if _already_done(storage, settings.output_bucket, json_key, info.etag, k):
+            return Outcome(job.id, "skipped", "already_done")
+        if info.size > settings.max_bytes:
+            raise TooLarge(f"object is {info.size} bytes, the limit is {settings.max_bytes}")
+        with clock.stage("download"):
+            data = storage.get(job.bucket, job.key, max_bytes=settings.max_bytes)
+        result = palette.extract(
+            data, k=k, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels
+        )
+        with clock.stage("render"):
+            bar = render.bar_png(result["colors"], document.BAR_WIDTH, document.BAR_HEIGHT)
+        with clock.stage("upload"):
+            storage.put(settings.output_bucket, png_key, bar, "image/png")
+            doc = document.done(
+                source, result, document.bar_ref(settings.output_bucket, png_key), clock.timings
+            )
+            storage.put(settings.output_bucket, json_key, document.encode(doc), _JSON)
+    except PermanentError as error:
+        store_failure(storage, settings, job, source, error, k, clock.timings)
+        return Outcome(job.id, "failed", error.code)
+    return Outcome(job.id, "done")
+
+
+def store_failure(
+    storage: Storage,
+    settings: Settings,
+    job: Job,
+    source: dict[str, Any],
+    error: PaletteError,
+    k: int,
+    timings: dict[str, float] | None = None,
+) -> None:
+    """Write the failed JSON; the caller decides whether the failure was final."""
+    log.info("job %s failed: %s (%s)", job.id, error.code, error.message)
+    json_key, _ = result_keys(job.key)
+    doc = document.failed(source, error, {"k": k}, timings)
+    storage.put(settings.output_bucket, json_key, document.encode(doc), _JSON)
+
+
+def _already_done(storage: Storage, bucket: str, json_key: str, etag: str | None, k: int) -> bool:
+    """A stored result for this exact object version and options makes the job a no-op."""
+    if etag is None:
+        return False
+    existing = get_json(storage, bucket, json_key)
+    if existing is None or existing.get("status") != "done":
+        return False
+    same_version = existing.get("source", {}).get("etag") == etag
+    same_k = existing.get("options", {}).get("k") == k
+    return bool(same_version and same_k)
+
+
+_JSON = "application/json"
+
+# --- Celery wrapper -----------------------------------------------------------------
+
+MAX_RETRIES = 5
+MAX_DELIVERIES = 3
+"""A job started this many times without finishing has killed its worker: give up."""
+
+
+def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage]) -> Any:
+    """Register the ``palette.process`` task on ``app``; clients are built per process."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from worker.errors import TransientError, WorkerLost
+    from worker.jobs import TASK_NAME
+    from worker.ledger import Ledger
+
+    clients: dict[str, Any] = {}
+
+    def storage() -> Storage:
+        if "storage" not in clients:
+            clients["storage"] = storage_factory()
+        return clients["storage"]
+
+    def ledger() -> Ledger:
+        if "ledger" not in clients:
+            clients["ledger"] = Ledger.from_url(settings.broker_url)
+        return clients["ledger"]
+
+    @app.task(name=TASK_NAME, bind=True, max_retries=MAX_RETRIES)
+    def process_task(self: Any, job: dict[str, Any]) -> dict[str, str]:
+        parsed = Job.from_message(job)
+        if ledger().start_attempt(parsed.id) > MAX_DELIVERIES:
+            return _give_up(parsed, WorkerLost("the image stopped its worker repeatedly"))
+        try:
+            outcome = process(parsed, storage(), settings)
+        except SoftTimeLimitExceeded:
+            return _give_up(parsed, ProcessingTimeout("processing exceeded the time limit"))
+        except TransientError as exc:
+            if self.request.retries >= MAX_RETRIES:
+                ledger().dead_letter(job, exc.code)
+                return _give_up(parsed, exc)
+            ledger().finish(parsed.id)
+            raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+        ledger().finish(parsed.id)
+        log.info("job %s %s %s", parsed.id, outcome.status, outcome.reason)
+        return outcome.as_dict()
+
+    def _give_up(parsed: Job, error: PaletteError) -> dict[str, str]:
+        """Final failure: store it if storage allows (it may be what failed), then ack."""
+        source = document.source_ref(parsed.bucket, parsed.key, parsed.etag, parsed.size)
+        k = parsed.k or settings.default_k
+        try:
+            store_failure(storage(), settings, parsed, source, error, k)
+        except TransientError:
+            log.warning("job %s: could not store its failure; it stays dead-lettered", parsed.id)
+        ledger().finish(parsed.id)
+        return Outcome(parsed.id, "failed", error.code).as_dict()
+
+    return process_task
+
+
+def _backoff(retries: int) -> float:
+    """Exponential backoff with full jitter, capped at a minute."""
+    import random
+
+    return random.uniform(0, min(60.0, 2.0 ** (retries + 1)))
