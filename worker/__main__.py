@@ -27,6 +27,11 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", type=int, default=int(os.environ.get("PALETTE_WORKER_CONCURRENCY", "1"))
     )
     parser.add_argument("--loglevel", default=os.environ.get("PALETTE_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--beat",
+        action="store_true",
+        help="also run the periodic sweep scheduler (run it in exactly one worker)",
+    )
     parser.add_argument("--hostname", default=None, help="Celery node name (default: palette@host)")
     args = parser.parse_args(argv)
 
@@ -49,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         "--without-mingle",
         "--without-heartbeat",
     ]
+    if args.beat:
+        worker_argv += [
+            "--beat",
+            f"--schedule={os.environ.get('PALETTE_BEAT_SCHEDULE', 'celerybeat-schedule')}",
+        ]
     if args.hostname:
         worker_argv.append(f"--hostname={args.hostname}")
     app.worker_main(worker_argv)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from celery import Celery
 
 from worker.config import Settings
-from worker.jobs import QUEUE_NAME
+from worker.jobs import QUEUE_NAME, SWEEP_TASK_NAME
 
 TASK_SOFT_TIME_LIMIT = 60
 """Seconds before a task is asked to stop (SoftTimeLimitExceeded -> failed JSON)."""
@@ -45,4 +45,12 @@ def make_celery(settings: Settings) -> Celery:
         },
         broker_pool_limit=16,
     )
+    if settings.sweep_interval_s > 0:
+        app.conf.beat_schedule = {
+            "sweep": {
+                "task": SWEEP_TASK_NAME,
+                "schedule": settings.sweep_interval_s,
+                "options": {"queue": QUEUE_NAME, "expires": settings.sweep_interval_s},
+            }
+        }
     return app

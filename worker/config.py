@@ -73,6 +73,13 @@ class Settings:
         default="http://127.0.0.1:8080",
         metadata={"env": "PALETTE_API_URL", "doc": "Where clients reach the api_stub."},
     )
+    sweep_interval_s: float = field(
+        default=300.0,
+        metadata={
+            "env": "PALETTE_SWEEP_INTERVAL",
+            "doc": "Seconds between periodic sweeps (Celery beat); 0 disables them.",
+        },
+    )
     s3_timeout: float = field(
         default=10.0,
         metadata={"env": "PALETTE_S3_TIMEOUT", "doc": "Seconds for each S3 connect/read."},

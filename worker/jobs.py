@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass
 TASK_NAME = "palette.process"
 """The Celery task name; the api_stub sends by name so it never imports the worker core."""
 
+SWEEP_TASK_NAME = "palette.sweep"
+"""The periodic task that re-enqueues whatever lacks a current result."""
+
 QUEUE_NAME = "palette"
 
 

@@ -173,6 +173,7 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.modified: dict[tuple[str, str], datetime] = {}
         self._lock = threading.Lock()
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
@@ -180,7 +181,8 @@ class MemoryStorage:
             found = self.objects.get((bucket, key))
         if found is None:
             return None
-        return ObjectInfo(bucket, key, len(found[0]), _md5(found[0]), datetime.now(UTC))
+        modified = self.modified[(bucket, key)]
+        return ObjectInfo(bucket, key, len(found[0]), _md5(found[0]), modified)
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
         with self._lock:
@@ -201,6 +203,7 @@ class MemoryStorage:
     ) -> None:
         with self._lock:
             self.objects[(bucket, key)] = (bytes(data), content_type)
+            self.modified[(bucket, key)] = datetime.now(UTC)
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         with self._lock:

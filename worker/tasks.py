@@ -73,12 +73,11 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         )
         with clock.stage("render"):
             bar = render.bar_png(result["colors"], document.BAR_WIDTH, document.BAR_HEIGHT)
-        with clock.stage("upload"):
+        with clock.stage("upload"):  # the bar; the JSON cannot time its own write
             storage.put(settings.output_bucket, png_key, bar, "image/png")
-            doc = document.done(
-                source, result, document.bar_ref(settings.output_bucket, png_key), clock.timings
-            )
-            storage.put(settings.output_bucket, json_key, document.encode(doc), _JSON)
+        bar_ref = document.bar_ref(settings.output_bucket, png_key)
+        doc = document.done(source, result, bar_ref, clock.timings)
+        storage.put(settings.output_bucket, json_key, document.encode(doc), _JSON)
     except PermanentError as error:
         store_failure(storage, settings, job, source, error, k, clock.timings)
         return Outcome(job.id, "failed", error.code)
@@ -127,7 +126,7 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
     from celery.exceptions import SoftTimeLimitExceeded
 
     from worker.errors import TransientError, WorkerLost
-    from worker.jobs import TASK_NAME
+    from worker.jobs import SWEEP_TASK_NAME, TASK_NAME
     from worker.ledger import Ledger
 
     clients: dict[str, Any] = {}
@@ -171,6 +170,16 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
             log.warning("job %s: could not store its failure; it stays dead-lettered", parsed.id)
         ledger().finish(parsed.id)
         return Outcome(parsed.id, "failed", error.code).as_dict()
+
+    @app.task(name=SWEEP_TASK_NAME, ignore_result=True)
+    def sweep_task() -> dict[str, int]:
+        """Recover lost events: enqueue every input object without a current result."""
+        from worker.enqueue import Enqueuer
+        from worker.sweep import sweep
+
+        report = sweep(storage(), settings, Enqueuer(settings, celery=app).enqueue)
+        log.info("sweep: scanned %d, enqueued %d", report.scanned, report.enqueued)
+        return {"scanned": report.scanned, "enqueued": report.enqueued}
 
     return process_task
 

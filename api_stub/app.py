@@ -1,0 +1,250 @@
+"""The api_stub's HTTP surface: storage events in, Celery tasks out, results polled.
+
+``create_app`` is the composition root: settings in, clients built once (never per
+request, never at import time), routes bound to them. Status codes are the contract
+the object stores rely on: 2xx means "every job of this event is on the queue, or the
+event is deliberately ignored", 5xx means "send it again".
+
+    POST /events            200 enqueued/ignored · 400 not JSON · 401 token · 413 · 503 broker
+    GET  /palettes/{key}    200 result JSON · 202 pending · 404 no such image · 400 · 503
+    GET  /healthz           200 broker and storage answer · 503 otherwise
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api_stub.events import EventFormatError, Parsed, parse_body, unsafe_key_reason
+from worker.config import Settings
+from worker.errors import BrokerUnavailable, StorageUnavailable
+from worker.jobs import Job, result_keys
+from worker.storage import Storage, get_json
+
+log = logging.getLogger(__name__)
+
+MAX_EVENT_BYTES = 1024 * 1024
+"""A storage event is a few KB; anything near this is not one of ours."""
+
+HEALTH_PROBE_KEY = ".palette-healthz"
+"""HEAD of a key that need not exist proves the store answers and accepts our credentials."""
+
+RETRY_AFTER_S = "5"
+
+
+class JobQueue(Protocol):
+    """What the app needs from ``worker.enqueue.Enqueuer``."""
+
+    def enqueue(self, job: Job) -> str: ...
+
+    def ping(self) -> bool: ...
+
+
+class EventsAccepted(BaseModel):
+    enqueued: list[str]
+    ignored: int
+    ignored_reasons: dict[str, int]
+
+
+class StatusBody(BaseModel):
+    status: str
+    key: str | None = None
+    detail: str | None = None
+
+
+class HealthBody(BaseModel):
+    status: str
+    checks: dict[str, dict[str, Any]]
+
+
+def create_app(
+    settings: Settings, storage: Storage | None = None, enqueuer: JobQueue | None = None
+) -> FastAPI:
+    """Build the app; real S3 and Celery clients unless the caller passes its own."""
+    storage = storage if storage is not None else _s3_storage(settings)
+    enqueuer = enqueuer if enqueuer is not None else _celery_enqueuer(settings)
+    authorised = _bearer_check(settings.webhook_token)
+    if settings.webhook_token is None:
+        log.warning("PALETTE_WEBHOOK_TOKEN is unset: POST /events rejects every event")
+
+    app = FastAPI(title="palette-worker api_stub", version="1", docs_url=None, redoc_url=None)
+    app.state.settings, app.state.storage, app.state.enqueuer = settings, storage, enqueuer
+    _add_event_route(app, settings, enqueuer, authorised)
+    _add_palette_route(app, settings, storage)
+    _add_health_route(app, settings, storage, enqueuer)
+    return app
+
+
+def _s3_storage(settings: Settings) -> Storage:
+    from worker.storage import S3Storage
+
+    return S3Storage(settings)
+
+
+def _celery_enqueuer(settings: Settings) -> JobQueue:
+    from worker.enqueue import Enqueuer
+
+    return Enqueuer(settings)
+
+
+def _bearer_check(token: str | None) -> Callable[[str | None], bool]:
+    """A constant-time check of ``Authorization: Bearer <token>``; no token rejects all."""
+    expected = token.encode("utf-8") if token else None
+
+    def check(header: str | None) -> bool:
+        if expected is None or not header:
+            return False
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(credentials.strip().encode("utf-8"), expected)
+
+    return check
+
+
+def _status(code: int, status: str, headers: dict[str, str] | None = None, **extra: Any) -> Any:
+    return JSONResponse({"status": status, **extra}, status_code=code, headers=headers)
+
+
+def _add_event_route(
+    app: FastAPI, settings: Settings, enqueuer: JobQueue, authorised: Callable[[str | None], bool]
+) -> None:
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"model": EventsAccepted, "description": "Every job enqueued; the rest ignored."},
+        400: {"model": StatusBody, "description": "The body is not JSON."},
+        401: {"model": StatusBody, "description": "Missing or wrong bearer token."},
+        413: {"model": StatusBody, "description": "Body over 1 MiB."},
+        503: {"model": StatusBody, "description": "Broker unavailable: send the event again."},
+    }
+    body_doc = {"content": {"application/json": {"schema": {"type": "object"}}}}
+
+    @app.post(
+        "/events",
+        responses=responses,
+        response_model=None,
+        openapi_extra={"requestBody": {"required": True, **body_doc}},
+    )
+    async def post_events(request: Request) -> Any:
+        """Storage event (S3 ``Records`` or SeaweedFS filer) → one task per new object."""
+        if not authorised(request.headers.get("authorization")):
+            return _status(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
+        declared = request.headers.get("content-length", "0")
+        if declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
+            return _status(413, "too_large")
+        body = await request.body()
+        if len(body) > MAX_EVENT_BYTES:
+            return _status(413, "too_large")
+        try:
+            parsed = parse_body(body, settings.input_bucket)
+        except EventFormatError as exc:
+            return _status(400, "invalid_json", detail=str(exc))
+        return await run_in_threadpool(_enqueue_all, enqueuer, parsed)
+
+
+def _enqueue_all(enqueuer: JobQueue, parsed: Parsed) -> Any:
+    """Enqueue in order; the first broker failure turns the whole event into a 503."""
+    enqueued: list[str] = []
+    for job in parsed.jobs:
+        try:
+            enqueued.append(enqueuer.enqueue(job))
+        except BrokerUnavailable as exc:
+            log.warning("event not accepted, broker unavailable: %s", exc)
+            return _status(
+                503, "broker_unavailable", {"Retry-After": RETRY_AFTER_S}, enqueued=enqueued
+            )
+    if enqueued:
+        log.info("enqueued %d job(s), ignored %d", len(enqueued), len(parsed.ignored))
+    elif parsed.ignored:
+        log.debug("ignored %s", parsed.reasons())
+    reasons = parsed.reasons()
+    return JSONResponse(
+        {"enqueued": enqueued, "ignored": len(parsed.ignored), "ignored_reasons": reasons}
+    )
+
+
+def _add_palette_route(app: FastAPI, settings: Settings, storage: Storage) -> None:
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"description": "The stored palette JSON (schema_version 1), done or failed."},
+        202: {"model": StatusBody, "description": "The image exists; its result is not ready."},
+        400: {"model": StatusBody, "description": "A key that can never name an image."},
+        404: {"model": StatusBody, "description": "No such image in the input bucket."},
+        503: {"model": StatusBody, "description": "Storage unavailable."},
+    }
+
+    @app.get("/palettes/{key:path}", responses=responses, response_model=None)
+    def get_palette(key: str) -> Any:
+        """The result for ``s3://<input>/<key>``, as stored in ``<output>/<key>.json``."""
+        reason = unsafe_key_reason(key)
+        if reason is not None:
+            return _status(400, "invalid_key", key=key, detail=reason)
+        try:
+            return _palette_response(storage, settings, key)
+        except StorageUnavailable:
+            return _status(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key)
+
+
+def _palette_response(storage: Storage, settings: Settings, key: str) -> Any:
+    """A result is current when it records the image's ETag (or the image is gone)."""
+    document = get_json(storage, settings.output_bucket, result_keys(key)[0])
+    image = storage.head(settings.input_bucket, key)
+    if document is not None and (image is None or _records_etag(document, image.etag)):
+        return JSONResponse(document)
+    if image is not None:
+        return _status(202, "pending", {"Retry-After": "1"}, key=key)
+    return _status(404, "not_found", key=key)
+
+
+def _records_etag(document: dict[str, Any], etag: str | None) -> bool:
+    """True unless both ETags are known and differ (an overwrite still being processed)."""
+    source = document.get("source")
+    recorded = source.get("etag") if isinstance(source, dict) else None
+    return recorded is None or etag is None or recorded == etag
+
+
+def _add_health_route(
+    app: FastAPI, settings: Settings, storage: Storage, enqueuer: JobQueue
+) -> None:
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"model": HealthBody, "description": "Broker and storage answer."},
+        503: {"model": HealthBody, "description": "At least one dependency does not."},
+    }
+
+    @app.get("/healthz", responses=responses, response_model=None)
+    def healthz() -> Any:
+        """Readiness: can we enqueue, and can we read the buckets?"""
+        checks = {
+            "broker": _timed(enqueuer.ping),
+            "storage": _timed(lambda: _storage_answers(storage, settings.input_bucket)),
+        }
+        healthy = all(check["ok"] for check in checks.values())
+        body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+        return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+def _storage_answers(storage: Storage, bucket: str) -> bool:
+    try:
+        storage.head(bucket, HEALTH_PROBE_KEY)
+    except StorageUnavailable:
+        return False
+    return True
+
+
+def _timed(probe: Callable[[], bool]) -> dict[str, Any]:
+    """Run one probe; any exception counts as down (its type only: no secrets in replies)."""
+    started = time.perf_counter()
+    try:
+        ok, error = bool(probe()), None
+    except Exception as exc:
+        ok, error = False, type(exc).__name__
+    result: dict[str, Any] = {"ok": ok, "ms": round((time.perf_counter() - started) * 1000, 1)}
+    if error is not None:
+        result["error"] = error
+    return result

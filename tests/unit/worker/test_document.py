@@ -1,0 +1,47 @@
+import json
+
+from worker import document
+from worker.errors import CorruptImage
+
+PALETTE = {
+    "source": {"format": "PNG", "width": 2, "height": 1},
+    "options": {"k": 2, "color_space": "oklab"},
+    "colors": [{"hex": "#ff0000", "rgb": [255, 0, 0], "proportion": 1.0, "pixel_count": 2}],
+    "pixels": {"counted": 2, "ignored_transparent": 0},
+    "quality": {"k_requested": 2, "k_returned": 1},
+    "timings_ms": {"decode": 0.123, "cluster": 1.0},
+}
+
+
+def test_done_merges_provenance_and_image_facts() -> None:
+    source = document.source_ref("images", "a.png", "e", 10)
+    doc = document.done(source, PALETTE, document.bar_ref("palettes", "a.png.png"), {"upload": 2})
+    assert doc["schema_version"] == 1
+    assert doc["status"] == "done"
+    assert doc["source"] == {
+        "bucket": "images",
+        "key": "a.png",
+        "etag": "e",
+        "size": 10,
+        "format": "PNG",
+        "width": 2,
+        "height": 1,
+    }
+    assert doc["bar"]["width"] == 300
+    assert doc["timings_ms"] == {"decode": 0.12, "cluster": 1.0, "upload": 2}
+    assert doc["created_at"].endswith("Z")
+    assert doc["worker"]["version"]
+
+
+def test_failed_has_a_code_a_message_and_no_colours() -> None:
+    doc = document.failed(document.source_ref("images", "a", None, 0), CorruptImage("truncated"))
+    assert doc["status"] == "failed"
+    assert doc["error"] == {"code": "corrupt_image", "message": "truncated"}
+    assert doc["colors"] == []
+
+
+def test_encode_is_utf8_json_and_stable() -> None:
+    doc = document.failed(document.source_ref("images", "ü.png", None, 0), CorruptImage("x"))
+    encoded = document.encode(doc)
+    assert json.loads(encoded)["source"]["key"] == "ü.png"
+    assert document.encode(doc) == encoded

@@ -1,0 +1,104 @@
+"""The task pipeline as a plain function over the in-memory storage twin."""
+
+import json
+
+from worker.config import Settings
+from worker.jobs import Job
+from worker.storage import MemoryStorage
+from worker.tasks import process
+
+
+def _stored(storage: MemoryStorage, bucket: str, key: str) -> bytes:
+    return storage.objects[(bucket, key)][0]
+
+
+def test_an_image_gets_a_png_and_a_done_json(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    storage.put("images", "cats/a.jpg", photo_bytes, "image/jpeg")
+    outcome = process(Job("images", "cats/a.jpg"), storage, settings)
+    assert outcome.status == "done"
+    doc = json.loads(_stored(storage, "palettes", "cats/a.jpg.json"))
+    assert doc["status"] == "done"
+    assert doc["schema_version"] == 1
+    assert doc["source"]["key"] == "cats/a.jpg"
+    assert doc["source"]["etag"] == storage.head("images", "cats/a.jpg").etag
+    assert doc["source"]["format"] == "JPEG"
+    assert doc["bar"] == {"bucket": "palettes", "key": "cats/a.jpg.png", "width": 300, "height": 50}
+    assert len(doc["colors"]) == 5
+    assert set(doc["timings_ms"]) >= {"download", "render", "upload"}
+    assert _stored(storage, "palettes", "cats/a.jpg.png").startswith(b"\x89PNG")
+    assert ("images", "cats/a.jpg.json") not in storage.objects  # never where it is triggered
+
+
+def test_a_non_image_gets_a_failed_json(storage: MemoryStorage, settings: Settings) -> None:
+    storage.put("images", "notes.jpg", b"hello, I am text", "image/jpeg")
+    outcome = process(Job("images", "notes.jpg"), storage, settings)
+    assert (outcome.status, outcome.reason) == ("failed", "not_an_image")
+    doc = json.loads(_stored(storage, "palettes", "notes.jpg.json"))
+    assert doc["status"] == "failed"
+    assert doc["error"]["code"] == "not_an_image"
+    assert doc["error"]["message"]
+    assert doc["colors"] == []
+    assert ("palettes", "notes.jpg.png") not in storage.objects
+
+
+def test_an_object_over_the_byte_limit_is_refused_before_download(
+    storage: MemoryStorage, photo_bytes: bytes
+) -> None:
+    settings = Settings.from_env({"PALETTE_MAX_BYTES": "1000"})
+    storage.put("images", "big.jpg", photo_bytes, "image/jpeg")
+    outcome = process(Job("images", "big.jpg"), storage, settings)
+    assert outcome.reason == "too_large"
+
+
+def test_a_vanished_object_is_skipped_without_a_result(
+    storage: MemoryStorage, settings: Settings
+) -> None:
+    outcome = process(Job("images", "gone.jpg", "e1"), storage, settings)
+    assert (outcome.status, outcome.reason) == ("skipped", "source_missing")
+    assert storage.objects == {}
+
+
+def test_a_stale_event_is_skipped(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    outcome = process(Job("images", "a.jpg", "an-older-etag"), storage, settings)
+    assert (outcome.status, outcome.reason) == ("skipped", "stale_event")
+
+
+def test_a_redelivered_job_is_a_no_op(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    etag = storage.head("images", "a.jpg").etag
+    assert process(Job("images", "a.jpg", etag), storage, settings).status == "done"
+    first = _stored(storage, "palettes", "a.jpg.json")
+    again = process(Job("images", "a.jpg", etag), storage, settings)
+    assert (again.status, again.reason) == ("skipped", "already_done")
+    assert _stored(storage, "palettes", "a.jpg.json") == first
+
+
+def test_another_k_is_recomputed(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    process(Job("images", "a.jpg"), storage, settings)
+    assert process(Job("images", "a.jpg", k=3), storage, settings).status == "done"
+    doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
+    assert doc["options"]["k"] == 3
+    assert len(doc["colors"]) == 3
+
+
+def test_same_bytes_same_palette(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    storage.put("images", "b.jpg", photo_bytes, "image/jpeg")
+    process(Job("images", "a.jpg"), storage, settings)
+    process(Job("images", "b.jpg"), storage, settings)
+    a = json.loads(_stored(storage, "palettes", "a.jpg.json"))
+    b = json.loads(_stored(storage, "palettes", "b.jpg.json"))
+    assert a["colors"] == b["colors"]
+    assert _stored(storage, "palettes", "a.jpg.png") == _stored(storage, "palettes", "b.jpg.png")
