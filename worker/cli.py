@@ -7,6 +7,9 @@ never as a traceback; the exit code says whether everything succeeded.
 from __future__ import annotations
 
 import argparse
+import csv
+import glob
+import io
 import json
 import os
 import sys
@@ -37,13 +40,29 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="palette", description="Colour palettes for images.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    extract = sub.add_parser("extract", help="palette of local image files, no services needed")
-    extract.add_argument("paths", nargs="+", metavar="PATH")
-    extract.add_argument("-k", type=int, default=None, help="colours (default PALETTE_DEFAULT_K=5)")
-    extract.add_argument("--color-space", default="oklab", choices=["oklab", "lab", "rgb"])
-    extract.add_argument("--json", type=Path, help="write the JSON document here")
+    extract = sub.add_parser(
+        "extract",
+        help="palette of local image files, folders or globs; no services needed",
+        description="Prints the same JSON document the worker stores, offline.",
+    )
+    extract.add_argument("paths", nargs="+", metavar="PATH", help="files, folders or globs")
+    extract.add_argument("-k", "--k", type=int, default=None, help="colours (default 5)")
+    extract.add_argument(
+        "--color-space",
+        default=None,
+        help="where to cluster: din99o (default), oklab, cielab, or rgb (the tutorial's method)",
+    )
+    extract.add_argument(
+        "--alpha-threshold", type=int, default=None, help="pixels below this alpha are ignored"
+    )
+    extract.add_argument("--json", type=Path, help="also write the JSON document(s) here")
     extract.add_argument("--bar", type=Path, help="write the 300x50 bar PNG here")
-    extract.add_argument("--format", choices=["json", "table"], default=None)
+    extract.add_argument(
+        "--format",
+        choices=["json", "csv", "table"],
+        default=None,
+        help="stdout format (default: table on a terminal for several files, else json)",
+    )
     extract.set_defaults(run=_cmd_extract)
 
     stack = sub.add_parser("stack", help="run the whole stack natively (up|down|status|env)")
@@ -70,45 +89,86 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    paths = _expand(args.paths)
+    if not paths:
+        _error("no files match; give image files, folders or globs")
+        return EXIT_USAGE
+    options = _core_options(args, settings)
+    fmt = args.format or ("table" if sys.stdout.isatty() and len(paths) > 1 else "json")
+    progress = _Progress(len(paths)) if len(paths) > 1 and sys.stderr.isatty() else None
+    documents = []
+    for path in paths:
+        documents.append(_extract_one(path, args, settings, options, len(paths)))
+        if progress:
+            progress.step(path.name)
+    if progress:
+        progress.done()
+    _emit(documents, fmt, args.json)
+    return EXIT_FAILED if any(d["status"] != "done" for d in documents) else EXIT_OK
+
+
+def _core_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {"k": args.k if args.k is not None else settings.default_k}
+    if args.color_space is not None:
+        options["color_space"] = args.color_space
+    if args.alpha_threshold is not None:
+        options["alpha_threshold"] = args.alpha_threshold
+    return options
+
+
+def _extract_one(
+    path: Path, args: argparse.Namespace, settings: Settings, options: dict[str, Any], count: int
+) -> dict[str, Any]:
+    """One file to one document; a bad file is reported on stderr and as a failed document."""
     from worker import document, palette, render
 
-    settings = Settings.from_env()
-    k = args.k if args.k is not None else settings.default_k
-    fmt = args.format or ("table" if sys.stdout.isatty() and len(args.paths) > 1 else "json")
-    failures = 0
-    documents = []
-    for path in _expand(args.paths):
-        source = document.source_ref(None, str(path), None, None)
-        try:
-            data = _read(path, settings.max_bytes)
-            source["size"] = len(data)
-            result = palette.extract(
-                data,
-                k=k,
-                color_space=args.color_space,
-                max_bytes=settings.max_bytes,
-                max_pixels=settings.max_pixels,
-            )
-        except PaletteError as exc:
-            _error(f"{path}: {exc.code}: {exc.message}")
-            documents.append(document.failed(source, exc, {"k": k}))
-            failures += 1
-            continue
-        bar = render.bar_png(result["colors"], document.BAR_WIDTH, document.BAR_HEIGHT)
-        if args.bar:
-            _write(_numbered(args.bar, path, len(args.paths)), bar)
-        bar_ref = document.bar_ref(None, str(args.bar)) if args.bar else None
-        documents.append(document.done(source, result, bar_ref, {}))
-    _emit(documents, fmt, args.json)
-    return EXIT_FAILED if failures else EXIT_OK
+    source = document.source_ref(None, str(path), None, None)
+    try:
+        data = _read(path, settings.max_bytes)
+        source["size"] = len(data)
+        result = palette.extract(
+            data, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, **options
+        )
+    except PaletteError as exc:
+        _error(f"{path}: {exc.code}: {exc.message}")
+        return document.failed(source, exc, options)
+    bar_ref = None
+    if args.bar:
+        bar_path = _numbered(args.bar, path, count)
+        _write(bar_path, render.bar_png(result["colors"], document.BAR_WIDTH, document.BAR_HEIGHT))
+        bar_ref = document.bar_ref(None, str(bar_path))
+    return document.done(source, result, bar_ref, {})
 
 
-def _expand(paths: Sequence[str]) -> list[Path]:
+class _Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.count, self.started = total, 0, time.perf_counter()
+
+    def step(self, label: str) -> None:
+        self.count += 1
+        filled = int(24 * self.count / self.total)
+        rate = self.count / max(time.perf_counter() - self.started, 1e-9)
+        bar = "#" * filled + "." * (24 - filled)
+        line = f"\r[{bar}] {self.count}/{self.total} {rate:5.1f}/s {label[:30]:<30}"
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")
+
+
+def _expand(patterns: Sequence[str]) -> list[Path]:
+    """Files, folders (recursively) and globs (for shells that do not expand them)."""
     found: list[Path] = []
-    for raw in paths:
+    for raw in patterns:
         path = Path(raw)
         if path.is_dir():
             found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        elif any(ch in raw for ch in "*?[") and not path.exists():
+            found.extend(sorted(Path(p) for p in glob.glob(raw, recursive=True)))
         else:
             found.append(path)
     return found
@@ -139,22 +199,40 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _emit(documents: list[dict[str, Any]], fmt: str, json_path: Path | None) -> None:
-    from worker import document
-
-    payload = documents[0] if len(documents) == 1 else documents
+    payload: object = documents[0] if len(documents) == 1 else documents
     if json_path:
-        _write(json_path, json.dumps(payload, indent=2, ensure_ascii=False).encode() + b"\n")
+        _write(json_path, _dump(payload))
     if fmt == "table":
-        for doc in documents:
-            print(format_table(doc))
+        print("\n\n".join(format_table(doc) for doc in documents))
+    elif fmt == "csv":
+        sys.stdout.write(format_csv(documents))
     else:
-        sys.stdout.buffer.write(
-            document.encode(payload) if isinstance(payload, dict) else _dump(payload)
-        )
+        sys.stdout.buffer.write(_dump(payload))
+        sys.stdout.flush()
 
 
 def _dump(payload: object) -> bytes:
     return json.dumps(payload, indent=2, ensure_ascii=False).encode() + b"\n"
+
+
+def format_csv(documents: list[dict[str, Any]]) -> str:
+    """One row per colour (failed files: one row with the error), for spreadsheets."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["file", "status", "rank", "hex", "r", "g", "b", "proportion", "name", "error"])
+    for doc in documents:
+        key = doc.get("source", {}).get("key", "")
+        if doc.get("status") != "done":
+            writer.writerow([key, doc.get("status"), "", "", "", "", "", "", "", _code(doc)])
+            continue
+        for rank, c in enumerate(doc["colors"], start=1):
+            name = c.get("name", {}).get("css", "")
+            writer.writerow([key, "done", rank, c["hex"], *c["rgb"], c["proportion"], name, ""])
+    return out.getvalue()
+
+
+def _code(doc: dict[str, Any]) -> str:
+    return str(doc.get("error", {}).get("code", ""))
 
 
 def format_table(doc: dict[str, Any]) -> str:
