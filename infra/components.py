@@ -1,0 +1,228 @@
+"""The stack's components: how each is started, where it answers, how we know it is up.
+
+Adding a process (the periodic sweeper, a second worker pool) means adding one
+``Component`` to ``managed()``; ``infra.stack`` starts, waits for, reports and stops
+whatever that list holds, in its order (and stops them in reverse).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra import broker, seaweed
+from infra.processes import is_alive
+from infra.state import StackState
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""Put on the children's PYTHONPATH so ``-m worker`` works from a plain checkout too."""
+
+_READY = re.compile(rb"\bready\b")
+_READY_SCAN_BYTES = 1 << 20
+
+_FOREIGN_AWS = (
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+)
+"""A user's real-AWS settings would sign requests to our local S3 wrongly; drop them."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One managed process.
+
+    ``ready`` is what ``up`` waits for and may finish set-up (SeaweedFS creates the
+    buckets); ``healthy`` is the side-effect-free check ``status`` runs.
+    """
+
+    name: str
+    command: Callable[[StackState], list[str]]
+    endpoint: Callable[[StackState], str]
+    healthy: Callable[[StackState], bool]
+    ready: Callable[[StackState], bool]
+    cwd: Callable[[StackState], Path]
+    prepare: Callable[[StackState], None] = lambda state: None
+    port_key: str | None = None
+    """The port this component binds; it must be free before the component starts."""
+    wait_before_next: bool = False
+    """Later components need this one answering before they start (the broker)."""
+
+
+def process_env(state: StackState, base: Mapping[str, str]) -> dict[str, str]:
+    """The caller's environment plus the stack's settings, as every component sees it."""
+    env = {k: v for k, v in base.items() if k not in _FOREIGN_AWS}
+    env.update(state.client_env())
+    env["PALETTE_API_BIND"] = f"127.0.0.1:{state.ports['api']}"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), base.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"  # logs reach the file as they happen; "ready" is read there
+    env["PALETTE_BEAT_SCHEDULE"] = str(state.run_dir / "celerybeat-schedule")
+    return env
+
+
+# --- redis ------------------------------------------------------------------------------
+
+
+def _redis_dir(state: StackState) -> Path:
+    return state.stack_dir / "redis"
+
+
+def _prepare_redis(state: StackState) -> None:
+    _redis_dir(state).mkdir(mode=0o700, exist_ok=True)
+
+
+def _redis_ok(state: StackState) -> bool:
+    return broker.ping(state.broker_url)
+
+
+REDIS = Component(
+    name="redis",
+    command=lambda s: broker.command(broker.url_port(s.broker_url), _redis_dir(s)),
+    endpoint=lambda s: redact_url(s.broker_url),
+    healthy=_redis_ok,
+    ready=_redis_ok,
+    cwd=_redis_dir,
+    prepare=_prepare_redis,
+    port_key="redis",
+    wait_before_next=True,
+)
+
+
+# --- seaweedfs --------------------------------------------------------------------------
+
+
+def seaweed_conf_dir(state: StackState) -> Path:
+    return state.stack_dir / "seaweedfs-conf"
+
+
+def _prepare_seaweed(state: StackState) -> None:
+    assert state.data_dir is not None
+    state.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (state.logs_dir / "weed").mkdir(mode=0o700, exist_ok=True)
+    seaweed.write_config_dir(
+        seaweed_conf_dir(state),
+        endpoint=state.api_url + "/events",
+        token=state.webhook_token,
+        input_bucket=state.input_bucket,
+    )
+
+
+def _buckets(state: StackState) -> list[str]:
+    return [state.input_bucket, state.output_bucket]
+
+
+def _s3_check(state: StackState, *, create: bool) -> bool:
+    """S3 answers, our credentials work and both buckets exist (created if ``create``)."""
+    if not seaweed.s3_answers(state.ports["s3"]):
+        return False
+    client = seaweed.s3_client(state.s3_endpoint, state.access_key, state.secret_key, state.region)
+    try:
+        if create:
+            with contextlib.suppress(Exception):  # the filer may need a moment more
+                seaweed.ensure_buckets(client, _buckets(state))
+        return seaweed.buckets_ready(client, _buckets(state))
+    finally:
+        seaweed.close_client(client)
+
+
+SEAWEEDFS = Component(
+    name="seaweedfs",
+    command=lambda s: seaweed.command(
+        s.data_dir or s.stack_dir / "seaweedfs", s.ports, s.run_dir, s.logs_dir / "weed"
+    ),
+    endpoint=lambda s: s.s3_endpoint,
+    healthy=lambda s: _s3_check(s, create=False),
+    ready=lambda s: _s3_check(s, create=True),
+    cwd=seaweed_conf_dir,
+    prepare=_prepare_seaweed,
+    port_key="s3",
+)
+
+
+# --- api_stub ---------------------------------------------------------------------------
+
+
+def http_status(url_base: str, path: str, timeout: float = 1.0) -> int | None:
+    """Status of a GET, or None when nothing answers."""
+    host_port = url_base.split("://", 1)[-1].rstrip("/")
+    host, _, port = host_port.partition(":")
+    conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+def _api_ok(state: StackState) -> bool:
+    return http_status(state.api_url, "/healthz") == 200
+
+
+API_STUB = Component(
+    name="api_stub",
+    command=lambda s: [sys.executable, "-m", "api_stub"],
+    endpoint=lambda s: s.api_url,
+    healthy=_api_ok,
+    ready=_api_ok,
+    cwd=lambda s: s.stack_dir,
+    port_key="api",
+)
+
+
+# --- worker -----------------------------------------------------------------------------
+
+
+def logged_ready(log_path: Path) -> bool:
+    """The log of this start says "ready" (Celery: ``celery@host ready.``).
+
+    ``celery inspect ping`` would take a second or more per call; the log is rotated at
+    each start, so a "ready" in it belongs to the running process.
+    """
+    try:
+        with log_path.open("rb") as fh:
+            return _READY.search(fh.read(_READY_SCAN_BYTES)) is not None
+    except FileNotFoundError:
+        return False
+
+
+def _worker_ok(state: StackState) -> bool:
+    return is_alive(state.procs.get("worker")) and logged_ready(state.log_path("worker"))
+
+
+def _worker_command(state: StackState) -> list[str]:
+    command = [sys.executable, "-m", "worker", "--concurrency", str(state.workers)]
+    return [*command, "--beat"] if state.beat else command
+
+
+WORKER = Component(
+    name="worker",
+    command=_worker_command,
+    endpoint=lambda s: redact_url(s.broker_url),
+    healthy=_worker_ok,
+    ready=_worker_ok,
+    cwd=lambda s: s.stack_dir,
+)
+
+
+def managed(state: StackState) -> list[Component]:
+    """The components this stack runs, in start order (Redis only when it is ours)."""
+    own_broker = [REDIS] if state.broker_managed else []
+    return [*own_broker, SEAWEEDFS, API_STUB, WORKER]
+
+
+def redact_url(url: str) -> str:
+    """A broker URL fit for printing: any password replaced."""
+    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", url)

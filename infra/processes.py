@@ -1,0 +1,240 @@
+"""Detached processes, pid files, ports and waiting: the OS plumbing under ``infra.stack``.
+
+Why the care: the stack outlives the command that starts it, so its processes must be
+detached (own session, no parent to reap them) and found again later from a pid file.
+A pid alone is not proof of life: a stopped process can linger as a zombie, and a pid can
+be reused by an unrelated process. Liveness therefore reads ``/proc/<pid>/stat`` and
+compares the process start time recorded when we spawned it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_DETACH = Path(__file__).with_name("_detach.py")
+_GONE_STATES = {"Z", "X", "x"}
+
+
+class StackError(Exception):
+    """A stack operation failed; the message is the one line the user sees."""
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A process we started: its pid and kernel start time (clock ticks since boot)."""
+
+    pid: int
+    start_ticks: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"pid": self.pid, "start_ticks": self.start_ticks}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, object] | None) -> Proc | None:
+        if not raw:
+            return None
+        return cls(pid=int(raw["pid"]), start_ticks=int(raw["start_ticks"]))  # type: ignore[call-overload]
+
+
+# --- /proc ------------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process start time; together with the pid it names one process for good."""
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[19])
+
+
+def is_alive(proc: Proc | None) -> bool:
+    """True when the process exists, is not a zombie, and is the one we started."""
+    if proc is None:
+        return False
+    fields = _stat_fields(proc.pid)
+    if fields is None or fields[0] in _GONE_STATES:
+        return False
+    return int(fields[19]) == proc.start_ticks
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live pids in a process group: a component's children share its session and group."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is not None and fields[0] not in _GONE_STATES and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+# --- spawning ---------------------------------------------------------------------------
+
+
+def spawn(command: Sequence[str], *, cwd: Path, log_path: Path, env: Mapping[str, str]) -> Proc:
+    """Start ``command`` detached, output appended to ``log_path``; return its identity.
+
+    A tiny launcher (``_detach.py``) starts the component in a new session and exits at
+    once, so the component is re-parented to init: it survives us, and no ``Popen``
+    object is left behind to warn about a still-running child.
+    """
+    spec = json.dumps({"command": list(command), "cwd": str(cwd), "log": str(log_path)})
+    done = subprocess.run(
+        [sys.executable, "-I", "-W", "ignore", str(_DETACH), spec],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise StackError(f"cannot start {command[0]}: {done.stderr.strip() or done.stdout}")
+    pid = int(done.stdout.strip())
+    ticks = start_ticks(pid)
+    if ticks is None:
+        raise StackError(f"{command[0]} exited at once; see {log_path}")
+    return Proc(pid, ticks)
+
+
+def rotate_log(log_path: Path) -> None:
+    """Keep one previous log: a fresh file per start makes "ready since this start" easy."""
+    if log_path.exists():
+        log_path.replace(log_path.with_name(log_path.name + ".1"))
+
+
+# --- pid files --------------------------------------------------------------------------
+
+
+def write_pidfile(path: Path, pid: int) -> None:
+    path.write_text(f"{pid}\n")
+
+
+def remove_pidfile(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+# --- stopping ---------------------------------------------------------------------------
+
+
+def stop_all(procs: Iterable[Proc], *, timeout: float) -> None:
+    """SIGTERM each process, wait up to ``timeout``, then SIGKILL its whole group.
+
+    SIGTERM goes to the main process only, so Celery gets a warm shutdown instead of
+    its pool children dying under it; the group kill catches whatever is left.
+    """
+    procs = [p for p in procs if is_alive(p)]
+    for proc in procs:
+        _signal(proc.pid, signal.SIGTERM)
+    wait_until(lambda: not any(is_alive(p) for p in procs), timeout=timeout)
+    for proc in procs:
+        if is_alive(proc):
+            _signal(proc.pid, signal.SIGKILL)
+        _kill_group(proc.pid)
+    wait_until(lambda: not any(is_alive(p) or group_members(p.pid) for p in procs), timeout=5)
+    for proc in procs:
+        _reap(proc.pid)
+
+
+def _kill_group(pgid: int) -> None:
+    """Leftover children of a component (Celery pool processes) die with it."""
+    if group_members(pgid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the component happens to be our own child."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+# --- ports ------------------------------------------------------------------------------
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Could a server bind ``host:port`` now? (SO_REUSEADDR, as servers set it.)"""
+    if not 0 < port < 65536:
+        return False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                return False
+            raise
+    return True
+
+
+def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    """Something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pick_port_pair(taken: set[int], *, low: int = 15000, high: int = 22000) -> int:
+    """A free port ``p`` whose ``p + 10000`` is free too (SeaweedFS puts gRPC there).
+
+    The range keeps both below Linux's ephemeral ports (32768+), where a client's
+    outgoing connection could take the port between our check and the server's bind.
+    """
+    start = low + (os.getpid() * 7919 + time.monotonic_ns()) % (high - low)
+    for offset in range(high - low):
+        port = low + (start - low + offset) % (high - low)
+        pair = {port, port + 10000}
+        if not pair & taken and port_free(port) and port_free(port + 10000):
+            return port
+    raise StackError(f"no free port pair in {low}-{high}")
+
+
+# --- waiting ----------------------------------------------------------------------------
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass; return the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The end of a component's log, to show why it did not come up."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 16384))
+            text = fh.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])

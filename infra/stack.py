@@ -1,0 +1,486 @@
+"""``palette stack up|down|status|env``: the whole pipeline as local background processes.
+
+SeaweedFS (S3 + filer webhook) → api_stub (``POST /events``) → Redis → Celery worker,
+each a detached process with its log in ``<stack_dir>/logs`` and its pid in
+``<stack_dir>/run``; ports, credentials and pids in ``<stack_dir>/stack.json`` (0600).
+
+``up`` is idempotent: what runs is reused as it is (settings change after ``down``),
+stale pid records are dropped, and it returns only once every component answers, or
+fails with the log tail of the one that did not. The stack directory is
+``$PALETTE_STACK_DIR``, else ``~/.local/state/palette-worker``.
+
+Environment read by ``up`` (besides worker.config's own variables, passed through):
+``PALETTE_STACK_DIR``, ``PALETTE_STACK_DATA_DIR`` (SeaweedFS data; default
+``<stack_dir>/seaweedfs``), ``PALETTE_STACK_S3_PORT`` (8333), ``PALETTE_STACK_API_PORT``
+(8080), ``PALETTE_STACK_ACCESS_KEY``/``PALETTE_STACK_SECRET_KEY`` (default: generated
+once per stack dir), ``PALETTE_BROKER_URL`` (used as is when a Redis answers there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from infra import broker
+from infra.components import Component, managed, process_env, redact_url
+from infra.processes import (
+    Proc,
+    StackError,
+    is_alive,
+    log_tail,
+    pick_port_pair,
+    port_free,
+    remove_pidfile,
+    rotate_log,
+    spawn,
+    stop_all,
+    write_pidfile,
+)
+from infra.seaweed import GRPC_OFFSET, WEED_PORTS
+from infra.state import (
+    DEFAULT_API_PORT,
+    DEFAULT_S3_PORT,
+    ENV_API_PORT,
+    ENV_DATA_DIR,
+    ENV_S3_PORT,
+    StackState,
+    default_stack_dir,
+    load,
+    locked,
+    new_state,
+    prepare_dir,
+)
+
+__all__ = [
+    "ComponentStatus",
+    "StackError",
+    "StackUnhealthy",
+    "client_env",
+    "default_stack_dir",
+    "down",
+    "env",
+    "main",
+    "status",
+    "up",
+]
+
+DEFAULT_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+Report = Callable[[str], None]
+
+
+class StackUnhealthy(StackError):
+    """A component did not come up; carries its log tail for the user."""
+
+    def __init__(self, component: str, reason: str, tail: str) -> None:
+        super().__init__(f"{component} {reason}")
+        self.component = component
+        self.tail = tail
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One line of ``palette stack status``."""
+
+    name: str
+    pid: int | None
+    health: str
+    """``up``, ``down``, or ``unmanaged`` (an external Redis that answers)."""
+    endpoint: str
+    detail: str = ""
+
+    @property
+    def healthy(self) -> bool:
+        return self.health in {"up", "unmanaged"}
+
+
+# --- up ---------------------------------------------------------------------------------
+
+
+def up(
+    stack_dir: Path,
+    *,
+    workers: int = 1,
+    beat: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    environ: Mapping[str, str] | None = None,
+    report: Report = lambda line: None,
+) -> None:
+    """Start whatever is not running, then wait until every component answers.
+
+    ``workers`` is the worker's concurrency; ``beat`` also runs the periodic sweep
+    scheduler inside that worker. Both apply when the worker (re)starts.
+    """
+    base = dict(os.environ if environ is None else environ)
+    stack_dir = stack_dir.expanduser().resolve()
+    prepare_dir(stack_dir)
+    deadline = time.monotonic() + timeout
+    with locked(stack_dir):
+        state = load(stack_dir) or new_state(stack_dir, base)
+        _forget_dead(state)
+        _configure(state, base, workers, beat)
+        state.save()
+        components = managed(state)
+        _check_ports(state, [c for c in components if c.name not in state.procs])
+        if not state.broker_managed:
+            report(f"{'redis':<10} external  {redact_url(state.broker_url)}")
+        for component in components:
+            _ensure_running(state, component, base, report)
+            if component.wait_before_next:
+                _await(state, component, deadline)
+        for component in components:
+            _await(state, component, deadline)
+
+
+def _forget_dead(state: StackState) -> None:
+    """Drop pid records of processes that are gone (crashed, rebooted, killed by hand)."""
+    for name, proc in list(state.procs.items()):
+        if not is_alive(proc):
+            del state.procs[name]
+            remove_pidfile(state.pid_path(name))
+
+
+def _configure(state: StackState, base: Mapping[str, str], workers: int, beat: bool) -> None:
+    """Settings for the components about to start; running ones keep theirs."""
+    from worker.config import Settings
+    from worker.errors import PaletteError
+
+    running = set(state.procs)
+    if "api_stub" not in running:
+        recorded = state.ports.get("api", DEFAULT_API_PORT)
+        state.ports["api"] = _env_port(base, ENV_API_PORT) or recorded
+    if "seaweedfs" not in running:
+        try:
+            settings = Settings.from_env(base)
+        except PaletteError as exc:
+            raise StackError(f"invalid settings: {exc}") from exc
+        state.input_bucket, state.output_bucket = settings.input_bucket, settings.output_bucket
+        state.region = settings.region
+        chosen = base.get(ENV_DATA_DIR)
+        recorded = state.data_dir or state.stack_dir / "seaweedfs"
+        state.data_dir = Path(chosen).expanduser().resolve() if chosen else recorded
+        _choose_weed_ports(state, base)
+    if "worker" not in running:
+        state.workers, state.beat = workers, beat
+    if "redis" not in running:
+        _choose_broker(state, base)
+
+
+def _env_port(base: Mapping[str, str], name: str) -> int | None:
+    raw = base.get(name, "")
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise StackError(f"{name} must be a port number, got {raw!r}")
+    return int(raw)
+
+
+def _choose_weed_ports(state: StackState, base: Mapping[str, str]) -> None:
+    """S3 where the user asked (default 8333); the internal ports where they were, or anew.
+
+    Each gRPC port is its HTTP port + 10000 when possible: some SeaweedFS internals
+    dial that offset whatever the flags say.
+    """
+    ports = state.ports
+    ports["s3"] = _env_port(base, ENV_S3_PORT) or ports.get("s3", DEFAULT_S3_PORT)
+    s3_grpc = ports["s3"] + GRPC_OFFSET
+    ports["s3_grpc"] = s3_grpc if s3_grpc < 65536 and port_free(s3_grpc) else _any_free_port()
+    taken = {ports["s3"], ports["s3_grpc"], ports.get("api", DEFAULT_API_PORT)}
+    for name in WEED_PORTS:
+        if name == "s3":
+            continue
+        port = ports.get(name)
+        if port is None or port in taken or not (port_free(port) and port_free(port + GRPC_OFFSET)):
+            port = pick_port_pair(taken)
+        ports[name], ports[name + "_grpc"] = port, port + GRPC_OFFSET
+        taken |= {port, port + GRPC_OFFSET}
+
+
+def _any_free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _choose_broker(state: StackState, base: Mapping[str, str]) -> None:
+    """Use a Redis that answers at the URL; else plan to start ours on the URL's port.
+
+    While the worker or the api_stub runs, the URL they were given stays.
+    """
+    url = base.get("PALETTE_BROKER_URL") or state.broker_url or broker.DEFAULT_BROKER_URL
+    if state.broker_url and {"worker", "api_stub"} & set(state.procs):
+        url = state.broker_url
+    state.broker_url = url
+    if broker.ping(url):
+        state.broker_managed = False
+        return
+    if not broker.can_host(url):
+        raise StackError(f"no Redis answers at {redact_url(url)} (PALETTE_BROKER_URL)")
+    state.broker_managed = True
+    state.ports["redis"] = broker.url_port(url)
+
+
+def _check_ports(state: StackState, starting: list[Component]) -> None:
+    """Before starting anything: each port we must bind is free, else one clear line."""
+    wanted = [(c.name, c.port_key, state.ports[c.port_key]) for c in starting if c.port_key]
+    seen: dict[int, str] = {}
+    for name, key, port in wanted:
+        if port in seen:
+            raise StackError(f"{name} and {seen[port]} are both set to port {port}")
+        seen[port] = name
+        if not port_free(port):
+            hint = {"s3": ENV_S3_PORT, "api": ENV_API_PORT, "redis": "PALETTE_BROKER_URL"}[key]
+            raise StackError(
+                f"port {port} ({name}) is in use by another process; choose another with {hint}"
+            )
+
+
+def _ensure_running(
+    state: StackState, component: Component, base: Mapping[str, str], report: Report
+) -> None:
+    """Reuse the component when it runs; otherwise start it and record its pid."""
+    name = component.name
+    current = state.procs.get(name)
+    if is_alive(current):
+        assert current is not None
+        report(f"{name:<10} reused    pid {current.pid:<7} {component.endpoint(state)}")
+        return
+    component.prepare(state)
+    log_path = state.log_path(name)
+    rotate_log(log_path)
+    proc = spawn(
+        component.command(state),
+        cwd=component.cwd(state),
+        log_path=log_path,
+        env=process_env(state, base),
+    )
+    state.procs[name] = proc
+    write_pidfile(state.pid_path(name), proc.pid)
+    state.save()
+    report(f"{name:<10} started   pid {proc.pid:<7} {component.endpoint(state)}")
+
+
+def _await(state: StackState, component: Component, deadline: float) -> None:
+    """Poll ``ready`` until the deadline; give up at once if the process died."""
+    proc = state.procs.get(component.name)
+    while True:
+        if not is_alive(proc):
+            raise _unhealthy(state, component.name, "exited during start-up")
+        if component.ready(state):
+            return
+        if time.monotonic() >= deadline:
+            raise _unhealthy(state, component.name, "did not answer in time")
+        time.sleep(0.2)
+
+
+def _unhealthy(state: StackState, name: str, reason: str) -> StackUnhealthy:
+    path = state.log_path(name)
+    return StackUnhealthy(name, f"{reason} (log: {path})", log_tail(path))
+
+
+# --- down -------------------------------------------------------------------------------
+
+
+def down(stack_dir: Path, *, purge: bool = False, timeout: float = STOP_TIMEOUT) -> None:
+    """Stop what we started (never an external Redis); keep data unless ``purge``.
+
+    Stops in two waves: everything but Redis, then Redis, so the worker's warm
+    shutdown can still acknowledge to its broker.
+    """
+    stack_dir = stack_dir.expanduser().resolve()
+    state = load(stack_dir)
+    if state is None:
+        return
+    with locked(stack_dir):
+        procs = dict(state.procs)
+        stop_all([p for n, p in procs.items() if n != "redis"], timeout=timeout)
+        stop_all([p for n, p in procs.items() if n == "redis"], timeout=timeout)
+        for name in procs:
+            remove_pidfile(state.pid_path(name))
+        state.procs = {}
+        state.save()
+        if purge:
+            _purge(state)
+
+
+def _purge(state: StackState) -> None:
+    """Remove data, logs and secrets; the data dir only if it is visibly SeaweedFS's."""
+    data_dir = state.data_dir
+    if data_dir and data_dir.exists():
+        inside = data_dir.is_relative_to(state.stack_dir)
+        if inside or (data_dir / "mini.options").exists() or not any(data_dir.iterdir()):
+            shutil.rmtree(data_dir)
+    for name in ("redis", "seaweedfs-conf", "logs", "run"):
+        shutil.rmtree(state.stack_dir / name, ignore_errors=True)
+    for name in ("stack.json", "lock"):
+        (state.stack_dir / name).unlink(missing_ok=True)
+
+
+# --- status / env -----------------------------------------------------------------------
+
+
+def status(stack_dir: Path) -> list[ComponentStatus]:
+    """One entry per component, checked now; nothing is changed."""
+    stack_dir = stack_dir.expanduser().resolve()
+    state = load(stack_dir)
+    if state is None:
+        return [ComponentStatus(n, None, "down", "-", "no stack here") for n in _NAMES]
+    rows = [] if state.broker_managed else [_external_redis(state)]
+    rows += [_component_status(state, c) for c in managed(state)]
+    return [*rows, _queue_status(state)]
+
+
+def _queue_status(state: StackState) -> ComponentStatus:
+    """Backlog and dead letters: "process alive" is not "work is progressing"."""
+    from worker.jobs import QUEUE_NAME
+    from worker.ledger import Ledger
+
+    try:
+        ledger = Ledger.from_url(state.broker_url)
+        waiting = int(ledger.redis.llen(QUEUE_NAME))
+        dead = ledger.dead_letter_count()
+        ledger.redis.close()
+    except Exception as exc:
+        return ComponentStatus("queue", None, "down", QUEUE_NAME, type(exc).__name__)
+    detail = f"{waiting} waiting, {dead} dead-lettered"
+    return ComponentStatus("queue", None, "up", QUEUE_NAME, detail)
+
+
+_NAMES = ("redis", "seaweedfs", "api_stub", "worker")
+
+
+def _external_redis(state: StackState) -> ComponentStatus:
+    answers = broker.ping(state.broker_url)
+    return ComponentStatus(
+        "redis",
+        None,
+        "unmanaged" if answers else "down",
+        redact_url(state.broker_url),
+        "external" if answers else "external, not answering",
+    )
+
+
+def _component_status(state: StackState, component: Component) -> ComponentStatus:
+    proc = state.procs.get(component.name)
+    alive = is_alive(proc)
+    healthy = alive and component.healthy(state)
+    detail = "" if healthy else ("not answering" if alive else "not running")
+    return ComponentStatus(
+        component.name,
+        proc.pid if alive and proc else None,
+        "up" if healthy else "down",
+        component.endpoint(state),
+        detail,
+    )
+
+
+def client_env(stack_dir: Path | None = None) -> dict[str, str]:
+    """The stack's client settings, or {} when there is none (clients then use defaults)."""
+    try:
+        return env(stack_dir or default_stack_dir())
+    except StackError:
+        return {}
+
+
+def env(stack_dir: Path) -> dict[str, str]:
+    """The client settings of the stack in ``stack_dir`` (secrets included)."""
+    state = load(stack_dir.expanduser().resolve())
+    if state is None or "s3" not in state.ports:
+        raise StackError(f"no stack in {stack_dir}: run `palette stack up` first")
+    return state.client_env()
+
+
+# --- CLI --------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``palette stack ACTION``: human output on stdout, one error line on stderr."""
+    args = _parser().parse_args(argv)
+    stack_dir = args.dir or default_stack_dir()
+    try:
+        return _ACTIONS[args.action](stack_dir, args)
+    except StackUnhealthy as exc:
+        print(f"palette stack: {exc}", file=sys.stderr)
+        print(f"--- last lines of the {exc.component} log ---\n{exc.tail}", file=sys.stderr)
+    except StackError as exc:
+        print(f"palette stack: {exc}", file=sys.stderr)
+    return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="palette stack", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="stack directory (default: $PALETTE_STACK_DIR or ~/.local/state/palette-worker)",
+    )
+    actions = parser.add_subparsers(dest="action", required=True)
+    up_parser = actions.add_parser("up", help="start (or reuse) every component and wait")
+    up_parser.add_argument("--workers", type=int, default=1, help="worker concurrency")
+    up_parser.add_argument(
+        "--beat",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the periodic sweep (Celery beat) in the worker (default: on)",
+    )
+    up_parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
+    down_parser = actions.add_parser("down", help="stop the components this stack started")
+    down_parser.add_argument("--purge", action="store_true", help="also delete data and secrets")
+    actions.add_parser("status", help="one line per component; exit 0 only if all healthy")
+    actions.add_parser("env", help="export lines for clients (prints the secret key)")
+    return parser
+
+
+def _cli_up(stack_dir: Path, args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    up(stack_dir, workers=args.workers, beat=args.beat, timeout=args.timeout, report=print)
+    print(f"stack up in {time.monotonic() - started:.1f} s ({stack_dir})")
+    print('clients: eval "$(palette stack env)"')
+    return 0
+
+
+def _cli_down(stack_dir: Path, args: argparse.Namespace) -> int:
+    down(stack_dir, purge=args.purge)
+    print(f"stack down ({stack_dir}){'; data purged' if args.purge else ''}")
+    return 0
+
+
+def _cli_status(stack_dir: Path, args: argparse.Namespace) -> int:
+    rows = status(stack_dir)
+    for row in rows:
+        pid = str(row.pid) if row.pid else "-"
+        print(f"{row.name:<10} {pid:<8} {row.health:<10} {row.endpoint}  {row.detail}".rstrip())
+    return 0 if all(row.healthy for row in rows) else 1
+
+
+def _cli_env(stack_dir: Path, args: argparse.Namespace) -> int:
+    for name, value in env(stack_dir).items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+_ACTIONS: dict[str, Callable[[Path, argparse.Namespace], int]] = {
+    "up": _cli_up,
+    "down": _cli_down,
+    "status": _cli_status,
+    "env": _cli_env,
+}
+
+
+def proc_of(stack_dir: Path, name: str) -> Proc | None:
+    """The recorded process of a component (tests and the chaos script kill it)."""
+    state = load(stack_dir.expanduser().resolve())
+    return None if state is None else state.procs.get(name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
