@@ -1,0 +1,349 @@
+"""Issue 3's benchmark: our palette vs the tutorial method vs the peers, on the corpus.
+
+Run:  .venv/bin/python benchmarks/bench_palette.py [--quick] [--corpus DIR]
+
+Prints, for k=5 and k=10, per method: median ms (in-process, file read + decode
+included, one warm-up excluded, median of >= 3 runs, then median over photos), median
+fit error (mean CIEDE2000 from a fixed seeded sample of 50,000 full-resolution pixels to
+the nearest palette colour, palette rounded to integer sRGB, skimage as the reference
+ΔE00), and the ratios to ours. Then the synthetic-truth table and the 12 MP row with
+peak RSS measured in a fresh subprocess per method.
+
+Peers are optional: a peer that cannot be imported is skipped with a note
+(``pip install pylette fast-colorthief colorthief extcolors colorgram.py haishoku``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_CORPUS = Path("/work/shared/corpus")
+FIT_SAMPLE = 50_000
+LARGE = "large_china_4000x3000.jpg"
+
+Palette = list[tuple[tuple[int, int, int], float | None]]
+Method = Callable[[Path, int], Palette]
+
+
+# ---------------------------------------------------------------- methods
+
+
+def ours(path: Path, k: int, **options: Any) -> Palette:
+    from worker.palette import extract
+
+    result = extract(path.read_bytes(), k, **options)
+    return [(tuple(c["rgb"]), c["proportion"]) for c in result["colors"]]  # type: ignore[misc]
+
+
+def ours_in(space: str) -> Method:
+    """Our method with another clustering space (the measurement behind the default)."""
+    return functools.partial(ours, color_space=space)
+
+
+def tutorial(path: Path, k: int) -> Palette:
+    """The original tutorial: KMeans(n_clusters=k) on every pixel, in RGB."""
+    from sklearn.cluster import KMeans
+
+    pixels = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3)
+    model = KMeans(n_clusters=k).fit(pixels)
+    counts = np.bincount(model.labels_, minlength=k) / len(pixels)
+    centres = np.clip(np.rint(model.cluster_centers_), 0, 255).astype(int)
+    return [(tuple(int(v) for v in c), float(s)) for c, s in zip(centres, counts, strict=True)]  # type: ignore[misc]
+
+
+def pylette_kmeans(path: Path, k: int) -> Palette:
+    from pylette import extract_colors
+
+    palette = extract_colors(str(path), palette_size=k, mode="KMeans")
+    return [(tuple(int(v) for v in c.rgb), float(c.frequency)) for c in palette.colors]  # type: ignore[misc]
+
+
+def pylette_oklab(path: Path, k: int) -> Palette:
+    from pylette import extract_colors
+
+    palette = extract_colors(str(path), palette_size=k, mode="OKLab")
+    return [(tuple(int(v) for v in c.rgb), float(c.frequency)) for c in palette.colors]  # type: ignore[misc]
+
+
+def fast_colorthief_method(path: Path, k: int) -> Palette:
+    import fast_colorthief
+
+    return [(tuple(c), None) for c in fast_colorthief.get_palette(str(path), color_count=k)]  # type: ignore[misc]
+
+
+def colorthief_method(path: Path, k: int) -> Palette:
+    from colorthief import ColorThief
+
+    return [(tuple(c), None) for c in ColorThief(str(path)).get_palette(color_count=k)]  # type: ignore[misc]
+
+
+def extcolors_method(path: Path, k: int) -> Palette:
+    import extcolors
+
+    colors, total = extcolors.extract_from_path(str(path), limit=k)
+    return [(tuple(c), n / total) for c, n in colors]  # type: ignore[misc]
+
+
+def colorgram_method(path: Path, k: int) -> Palette:
+    import colorgram
+
+    return [(tuple(c.rgb), float(c.proportion)) for c in colorgram.extract(str(path), k)]  # type: ignore[misc]
+
+
+def haishoku_method(path: Path, k: int) -> Palette:
+    """Haishoku has no k: it returns its own (up to 8) colours."""
+    from haishoku.haishoku import Haishoku
+
+    return [(tuple(c), float(s)) for s, c in Haishoku.getPalette(str(path))]  # type: ignore[misc]
+
+
+def pillow_full(path: Path, k: int) -> Palette:
+    """The floor: read and fully decode the file, nothing else."""
+    with Image.open(path) as im:
+        im.load()
+    return []
+
+
+def pillow_draft(path: Path, k: int) -> Palette:
+    """The floor with JPEG draft to our pixel budget (as ``worker.decode`` asks)."""
+    from worker.decode import draft_request
+    from worker.palette import Options, draft_target
+
+    with Image.open(path) as im:
+        request = draft_request(im.size, draft_target(Options()))
+        if request is not None and im.format == "JPEG":
+            im.draft(None, request)
+        im.load()
+    return []
+
+
+METHODS: dict[str, tuple[Method, str | None]] = {
+    "ours (din99o)": (ours, None),
+    "ours (oklab)": (ours_in("oklab"), None),
+    "ours (cielab)": (ours_in("cielab"), None),
+    "ours (rgb)": (ours_in("rgb"), None),
+    "tutorial sklearn": (tutorial, None),
+    "pylette KMeans": (pylette_kmeans, "pylette"),
+    "pylette OKLab": (pylette_oklab, "pylette"),
+    "fast-colorthief": (fast_colorthief_method, "fast_colorthief"),
+    "colorthief": (colorthief_method, "colorthief"),
+    "extcolors": (extcolors_method, "extcolors"),
+    "colorgram.py": (colorgram_method, "colorgram"),
+    "haishoku": (haishoku_method, "haishoku"),
+    "pillow decode": (pillow_full, None),
+    "pillow draft": (pillow_draft, None),
+}
+FLOORS = {"pillow decode", "pillow draft"}
+
+
+def available_methods() -> tuple[dict[str, Method], list[str]]:
+    """Methods whose module imports, and notes for the skipped ones."""
+    found: dict[str, Method] = {}
+    notes: list[str] = []
+    for name, (method, module) in METHODS.items():
+        if module is not None:
+            try:
+                __import__(module)
+            except Exception as exc:  # any import failure skips the peer
+                notes.append(f"skipped {name}: cannot import {module} ({exc})")
+                continue
+        found[name] = method
+    return found, notes
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def reference_lab(path: Path, seed: int = 0) -> np.ndarray:
+    """CIELAB of a fixed random sample of full-resolution, non-transparent pixels."""
+    from skimage.color import rgb2lab
+
+    with Image.open(path) as im:
+        rgba = np.asarray(im.convert("RGBA")).reshape(-1, 4)
+    opaque = rgba[rgba[:, 3] > 0, :3]
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(opaque), size=min(FIT_SAMPLE, len(opaque)), replace=False)
+    return rgb2lab(opaque[np.sort(pick)][None, :, :].astype(np.float64) / 255.0)[0]
+
+
+def fit_error(lab: np.ndarray, palette: Palette) -> float:
+    """Mean ΔE00 from each reference pixel to its nearest palette colour."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    rgbs = np.array([c for c, _ in palette], dtype=np.float64) / 255.0
+    pal_lab = rgb2lab(rgbs[None, :, :])[0]
+    best = np.full(len(lab), np.inf)
+    for colour in pal_lab:
+        best = np.minimum(best, deltaE_ciede2000(lab, colour[None, :]))
+    return float(best.mean())
+
+
+def time_method(method: Method, path: Path, k: int, runs: int) -> tuple[float, Palette]:
+    """Median wall ms of ``runs`` calls after one warm-up, and the last palette."""
+    palette = method(path, k)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        palette = method(path, k)
+        times.append((time.perf_counter() - started) * 1000.0)
+    return statistics.median(times), palette
+
+
+def child_peak_rss(name: str, path: Path, k: int) -> tuple[float, float]:
+    """(ms, peak RSS MiB) of one call in a fresh interpreter (imports done before timing)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", name, str(path), str(k)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return data["ms"], data["peak_mib"]
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: that survives fork+exec, so a
+    child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def run_child(name: str, path: Path, k: int) -> None:
+    method = METHODS[name][0]
+    module = METHODS[name][1]
+    if module:
+        __import__(module)
+    import sklearn.cluster  # noqa: F401  imports are not what we measure
+
+    import worker.palette  # noqa: F401
+
+    started = time.perf_counter()
+    method(path, k)
+    ms = (time.perf_counter() - started) * 1000.0
+    peak = peak_rss_mib()
+    print(json.dumps({"ms": ms, "peak_mib": peak}))
+
+
+# ---------------------------------------------------------------- tables
+
+
+def photos(corpus: Path, quick: bool) -> list[Path]:
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    files = [corpus / e["file"] for e in manifest if e["role"] == "photo"]
+    return files[:3] if quick else files
+
+
+def method_table(
+    methods: dict[str, Method], files: list[Path], k: int, runs: int, labs: dict[Path, Any]
+) -> None:
+    rows: dict[str, tuple[float, float, bool]] = {}
+    for name, method in methods.items():
+        times, fits, shares = [], [], True
+        for path in files:
+            ms, palette = time_method(method, path, k, runs)
+            times.append(ms)
+            if palette:
+                fits.append(fit_error(labs[path], palette))
+                shares = shares and all(s is not None for _, s in palette)
+        fit = statistics.median(fits) if fits else float("nan")
+        rows[name] = (statistics.median(times), fit, shares and bool(fits))
+    base_ms, base_fit, _ = rows["ours (din99o)"]
+    print(f"\n### k={k}: medians over {len(files)} JPEG photos, {runs} runs each\n")
+    print("| method | ms | fit ΔE00 | ms / ours | fit / ours | shares |")
+    print("|---|---:|---:|---:|---:|:---:|")
+    for name, (ms, fit, shares) in rows.items():
+        fit_s = "-" if name in FLOORS else f"{fit:.2f}"
+        ratio_fit = "-" if name in FLOORS else f"{fit / base_fit:.2f}"
+        flag = "-" if name in FLOORS else ("yes" if shares else "no")
+        print(f"| {name} | {ms:.1f} | {fit_s} | {ms / base_ms:.2f} | {ratio_fit} | {flag} |")
+
+
+def synthetic_table(corpus: Path) -> None:
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    from worker.palette import extract
+
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    print("\n### synthetic truth (ours, k=5): worst colour per image\n")
+    print("| image | k returned | max ΔE00 to truth | max share error (pp) | transparent |")
+    print("|---|---:|---:|---:|---:|")
+    for entry in manifest:
+        truth = entry["truth"]
+        if not truth:
+            continue
+        result = extract((corpus / entry["file"]).read_bytes(), 5)
+        got = np.array([c["rgb"] for c in result["colors"]], dtype=np.float64) / 255.0
+        shares = np.array([c["proportion"] for c in result["colors"]])
+        true = np.array(truth["colours"], dtype=np.float64) / 255.0
+        d = deltaE_ciede2000(rgb2lab(true[None])[0][:, None, :], rgb2lab(got[None])[0][None])
+        match = d.argmin(axis=1)
+        worst_de = float(d.min(axis=1).max())
+        worst_share = float(np.abs(shares[match] - np.array(truth["props"])).max() * 100)
+        px = result["pixels"]
+        transparent = px["ignored_transparent"] / px["sampled"]
+        print(
+            f"| {entry['file']} | {len(got)} | {worst_de:.2f} | {worst_share:.2f} "
+            f"| {transparent:.3f} |"
+        )
+
+
+def large_table(methods: dict[str, Method], corpus: Path, k: int, runs: int, quick: bool) -> None:
+    path = corpus / LARGE
+    print(f"\n### 12 MP JPEG ({LARGE}), k={k}\n")
+    print("| method | median ms (in-process) | fresh-process ms | peak RSS MiB |")
+    print("|---|---:|---:|---:|")
+    for name, method in methods.items():
+        slow = name in {"tutorial sklearn", "colorthief", "haishoku", "colorgram.py", "extcolors"}
+        if quick and slow:
+            continue
+        ms = time_method(method, path, k, 1 if slow else runs)[0]
+        child_ms, peak = child_peak_rss(name, path, k)
+        print(f"| {name} | {ms:.1f} | {child_ms:.1f} | {peak:.0f} |")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 photos, 3 runs, skip slow 12 MP")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated method names to run")
+    parser.add_argument("--child", nargs=3, metavar=("METHOD", "PATH", "K"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        run_child(args.child[0], Path(args.child[1]), int(args.child[2]))
+        return
+    methods, notes = available_methods()
+    if args.only:
+        wanted = set(args.only.split(",")) | {"ours (din99o)"}
+        methods = {n: m for n, m in methods.items() if n in wanted}
+    for note in notes:
+        print(note)
+    files = photos(args.corpus, args.quick)
+    labs = {path: reference_lab(path) for path in files}
+    print(f"python {sys.version.split()[0]}, command: {' '.join(sys.argv)}")
+    for k in (5, 10):
+        method_table(methods, files, k, max(args.runs, 3), labs)
+    synthetic_table(args.corpus)
+    large_table(methods, args.corpus, 5, max(args.runs, 3), args.quick)
+
+
+if __name__ == "__main__":
+    main()
