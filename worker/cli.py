@@ -321,9 +321,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     samples = Path(__file__).resolve().parent.parent / "docs" / "samples"
     start = time.perf_counter()
     code = main(["submit", "--prefix", "demo/", str(samples)])
+    me = _command_name()
     print(f"\n{time.perf_counter() - start:.1f} s for the round trip; the stack keeps running:")
-    print("  palette stack status   |   palette stack env   |   palette stack down")
+    print(f"  {me} stack status   |   {me} stack env   |   {me} stack down")
     return code
+
+
+def _command_name() -> str:
+    """How the user can call us again: ``palette`` if it is on PATH, else its full path."""
+    import shutil
+
+    found = shutil.which("palette")
+    if found and Path(found).resolve() == Path(sys.argv[0]).resolve():
+        return "palette"
+    return os.path.relpath(sys.argv[0]) if sys.argv[0].endswith("palette") else "palette"
 
 
 def _error(message: str) -> None:
