@@ -8,6 +8,9 @@ event is deliberately ignored", 5xx means "send it again".
     POST /events            200 enqueued/ignored · 400 not JSON · 401 token · 413 · 503 broker
     GET  /palettes/{key}    200 result JSON · 202 pending · 404 no such image · 400 · 503
     GET  /healthz           200 broker and storage answer · 503 otherwise
+
+and the web page with its routes (``GET /``, ``POST /uploads``, ``GET /palettes``,
+``GET /bars/{key}``), described in ``api_stub.web``.
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ import hmac
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api_stub.events import EventFormatError, Parsed, parse_body, unsafe_key_reason
+from api_stub.web import Presigner, add_web_routes, key_parameter
 from worker.config import Settings
 from worker.errors import BrokerUnavailable, StorageUnavailable
 from worker.jobs import Job, result_keys
@@ -66,7 +71,10 @@ class HealthBody(BaseModel):
 
 
 def create_app(
-    settings: Settings, storage: Storage | None = None, enqueuer: JobQueue | None = None
+    settings: Settings,
+    storage: Storage | None = None,
+    enqueuer: JobQueue | None = None,
+    presigner: Presigner | None = None,
 ) -> FastAPI:
     """Build the app; real S3 and Celery clients unless the caller passes its own."""
     storage = storage if storage is not None else _s3_storage(settings)
@@ -80,6 +88,7 @@ def create_app(
     _add_event_route(app, settings, enqueuer, authorised)
     _add_palette_route(app, settings, storage)
     _add_health_route(app, settings, storage, enqueuer)
+    add_web_routes(app, settings, storage, presigner)
     return app
 
 
@@ -124,12 +133,17 @@ def _add_event_route(
         413: {"model": StatusBody, "description": "Body over 1 MiB."},
         503: {"model": StatusBody, "description": "Broker unavailable: send the event again."},
     }
-    body_doc = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    # Any JSON is accepted: what is not an event of ours is ignored with a 200 (see events).
+    any_json = {"description": "S3 Records, SNS/SQS-wrapped Records or a SeaweedFS event."}
+    body_doc = {"content": {"application/json": {"schema": any_json}}}
+    # Documents the bearer scheme only; the check itself is ``authorised`` (constant time).
+    bearer = HTTPBearer(auto_error=False, description="PALETTE_WEBHOOK_TOKEN")
 
     @app.post(
         "/events",
         responses=responses,
         response_model=None,
+        dependencies=[Security(bearer)],
         openapi_extra={"requestBody": {"required": True, **body_doc}},
     )
     async def post_events(request: Request) -> Any:
@@ -180,7 +194,7 @@ def _add_palette_route(app: FastAPI, settings: Settings, storage: Storage) -> No
     }
 
     @app.get("/palettes/{key:path}", responses=responses, response_model=None)
-    def get_palette(key: str) -> Any:
+    def get_palette(key: Annotated[str, key_parameter()]) -> Any:
         """The result for ``s3://<input>/<key>``, as stored in ``<output>/<key>.json``."""
         reason = unsafe_key_reason(key)
         if reason is not None:

@@ -23,6 +23,13 @@ class Settings:
         default=None,
         metadata={"env": "PALETTE_S3_ENDPOINT", "doc": "S3 endpoint URL; unset means AWS S3."},
     )
+    s3_public_endpoint: str | None = field(
+        default=None,
+        metadata={
+            "env": "PALETTE_S3_PUBLIC_ENDPOINT",
+            "doc": "S3 endpoint browsers upload to (presigned URLs); unset: PALETTE_S3_ENDPOINT.",
+        },
+    )
     access_key: str | None = field(
         default=None,
         metadata={
@@ -95,7 +102,7 @@ class Settings:
             if raw == "":
                 continue
             values[f.name] = _parse(f.name, raw, f.default)
-        return cls(**values).validated()
+        return cls(**values).validated()  # type: ignore[arg-type]  # _parse typed by default
 
     def validated(self) -> Settings:
         """Fail at start-up, not on the first job, when a value makes no sense."""

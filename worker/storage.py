@@ -161,12 +161,6 @@ class S3Storage:
                 return
             raise _translate(exc, bucket, "") from exc
 
-    def presigned_put(self, bucket: str, key: str, expires: int = 600) -> str:
-        url: str = self.client.generate_presigned_url(
-            "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
-        )
-        return url
-
 
 class MemoryStorage:
     """In-memory twin of S3Storage for unit tests; same errors, same semantics."""

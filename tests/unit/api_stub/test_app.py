@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from api_stub import web
 from api_stub.app import create_app
+from api_stub.events import unsafe_key_reason
 from worker.config import Settings
 from worker.errors import BrokerUnavailable, StorageUnavailable
 from worker.jobs import Job
-from worker.storage import MemoryStorage
+from worker.storage import MemoryStorage, ObjectInfo
 
 EVENTS = Path(__file__).resolve().parents[2] / "data" / "events"
 TOKEN = "s3cr3t-token"
@@ -208,5 +217,311 @@ def test_healthz_ok_and_unavailable() -> None:
 def test_openapi_documents_every_route() -> None:
     client, _, _ = client_for()
     paths = client.get("/openapi.json").json()["paths"]
-    assert set(paths) == {"/events", "/palettes/{key}", "/healthz"}
+    assert set(paths) == {
+        "/events",
+        "/palettes/{key}",
+        "/healthz",
+        "/",
+        "/uploads",
+        "/palettes",
+        "/bars/{key}",
+    }
     assert {"200", "400", "401", "413", "503"} <= set(paths["/events"]["post"]["responses"])
+
+
+# --- the web page and its routes (api_stub.web) ----------------------------------------
+
+S3_ENDPOINT = "http://s3.example.test:8333"
+UPLOAD_KEY = re.compile(r"uploads/[0-9a-f]{32}/[A-Za-z0-9._-]{1,100}")
+
+
+class BrokenPresigner:
+    def presigned_put(self, bucket: str, key: str, content_type: str, expires: int) -> str:
+        raise RuntimeError("Unable to locate credentials for secret-profile")
+
+
+class DownReads(MemoryStorage):
+    def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
+        raise StorageUnavailable("storage error: EndpointConnectionError")
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        raise StorageUnavailable("storage error: EndpointConnectionError")
+
+
+def web_client(
+    storage: MemoryStorage | None = None, presigner: Any = None
+) -> tuple[Client, MemoryStorage]:
+    """An app whose presigner is the real boto3 one: signing needs no network."""
+    storage = storage if storage is not None else MemoryStorage()
+    settings = Settings.from_env(
+        {
+            "PALETTE_S3_ENDPOINT": S3_ENDPOINT,
+            "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI",
+            "PALETTE_MAX_BYTES": "1000",
+        }
+    )
+    return Client(create_app(settings, storage, FakeQueue(), presigner)), storage
+
+
+def test_page_is_served_with_a_strict_content_security_policy() -> None:
+    client, _ = web_client()
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'id="drop-zone"' in response.text
+    assert 'aria-live="polite"' in response.text
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert f"connect-src 'self' {S3_ENDPOINT}" in csp
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"), [("/static/app.js", "javascript"), ("/static/style.css", "text/css")]
+)
+def test_static_assets_are_served(path: str, kind: str) -> None:
+    client, _ = web_client()
+    response = client.get(path)
+    assert response.status_code == 200
+    assert kind in response.headers["content-type"]
+
+
+@dataclass(frozen=True)
+class WithPublicEndpoint(Settings):
+    """Settings once ``PALETTE_S3_PUBLIC_ENDPOINT`` exists (proposed for worker/config.py)."""
+
+    s3_public_endpoint: str | None = None
+
+
+def test_browsers_get_the_public_s3_endpoint_when_there_is_one() -> None:
+    internal = Settings(s3_endpoint="http://minio:9000", access_key="a", secret_key="b")
+    assert web.public_s3_endpoint(internal) == "http://minio:9000"
+    public = WithPublicEndpoint(
+        s3_endpoint="http://minio:9000",
+        access_key="a",
+        secret_key="b",
+        s3_public_endpoint="http://localhost:9000",
+    )
+    assert web.public_s3_endpoint(public) == "http://localhost:9000"
+    assert "connect-src 'self' http://localhost:9000;" in web.content_security_policy(public)
+    url = web.S3Presigner(public).presigned_put("images", "uploads/x/a.png", "image/png", 60)
+    assert url.startswith("http://localhost:9000/images/uploads/x/a.png?")
+    aws = web.content_security_policy(Settings())
+    assert "connect-src 'self' https://*.amazonaws.com;" in aws
+
+
+def test_upload_ticket_is_a_sigv4_put_into_the_input_bucket_only() -> None:
+    client, _ = web_client()
+    request = {"filename": "Cat photo ü.JPG", "content_type": "image/jpeg", "size": 10}
+    response = client.post("/uploads", json=request)
+    assert response.status_code == 201
+    ticket = response.json()
+    assert UPLOAD_KEY.fullmatch(ticket["key"])
+    assert ticket["key"].endswith("/Cat-photo-u.JPG")
+    assert ticket["method"] == "PUT"
+    assert ticket["headers"] == {"Content-Type": "image/jpeg"}
+    assert ticket["palette_url"] == "/palettes/" + ticket["key"]
+    url = httpx.URL(ticket["url"])
+    assert str(url).startswith(f"{S3_ENDPOINT}/images/{ticket['key']}?")
+    assert url.params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert url.params["X-Amz-SignedHeaders"] == "content-type;host"
+    assert url.params["X-Amz-Expires"] == str(web.UPLOAD_EXPIRES_S)
+
+
+def test_two_uploads_of_one_name_never_share_a_key() -> None:
+    client, _ = web_client()
+    request = {"filename": "a.png", "content_type": "image/png"}
+    keys = {client.post("/uploads", json=request).json()["key"] for _ in range(3)}
+    assert len(keys) == 3
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"filename": "a.html", "content_type": "text/html"},
+        {"filename": "", "content_type": "image/png"},
+        {"filename": "a.png"},
+        {"filename": "a.png", "content_type": "image/png", "size": -1},
+        {"filename": "x" * 256, "content_type": "image/png"},
+        {"filename": "a.png", "content_type": "image/png", "size": False},
+        {"filename": "a.png", "content_type": "image/png", "size": "12"},
+        {"filename": 12, "content_type": "image/png"},
+    ],
+)
+def test_bad_upload_requests_are_422(request_body: dict[str, Any]) -> None:
+    client, _ = web_client()
+    assert client.post("/uploads", json=request_body).status_code == 422
+
+
+def test_upload_over_the_byte_limit_is_refused_before_signing() -> None:
+    client, _ = web_client(presigner=BrokenPresigner())
+    response = client.post(
+        "/uploads", json={"filename": "big.png", "content_type": "image/png", "size": 1001}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "size"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["UploadRequest"]
+    assert schema["properties"]["size"]["anyOf"][0]["maximum"] == 1000
+
+
+def test_signing_failure_is_503_without_the_error_text() -> None:
+    client, _ = web_client(presigner=BrokenPresigner())
+    response = client.post("/uploads", json={"filename": "a.png", "content_type": "image/png"})
+    assert response.status_code == 503
+    assert response.json() == {"status": "cannot_sign", "detail": "RuntimeError"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content_type", "expected"),
+    [
+        ("photo.jpg", "image/jpeg", "photo.jpg"),
+        ("../../etc/passwd", "image/png", "passwd.png"),
+        ("C:\\Users\\me\\shot.png", "image/png", "shot.png"),
+        ("...", "image/gif", "image.gif"),
+        ("..png", "image/png", "image.png"),
+        ("my photo (1).webp", "image/webp", "my-photo-1.webp"),
+        ("日本.png", "image/png", "image.png"),
+        ("a.tar.gz.bmp", "image/bmp", "a.tar.gz.bmp"),
+        ("noext", "image/tiff", "noext.tif"),
+        ("x" * 300 + ".png", "image/png", "x" * 96 + ".png"),
+    ],
+)
+def test_safe_filename(name: str, content_type: str, expected: str) -> None:
+    assert web.safe_filename(name, content_type) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.text(min_size=1, max_size=300), content_type=st.sampled_from(sorted(web.CONTENT_TYPES))
+)
+def test_every_upload_key_is_safe(name: str, content_type: str) -> None:
+    key = web.upload_key(name, content_type)
+    assert UPLOAD_KEY.fullmatch(key)
+    assert unsafe_key_reason(key) is None
+
+
+def test_the_documented_content_types_are_the_allowed_ones() -> None:
+    assert set(typing.get_args(web.ContentType)) == set(web.CONTENT_TYPES)
+
+
+def put_result(storage: MemoryStorage, key: str, minutes_ago: float, **document: Any) -> None:
+    """A stored result document whose LastModified lies ``minutes_ago`` in the past."""
+    body = {"schema_version": 1, "status": "done", "colors": [], **document}
+    storage.put("palettes", key + ".json", json.dumps(body).encode(), "application/json")
+    storage.put("palettes", key + ".png", b"\x89PNG fake", "image/png")
+    when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    storage.modified[("palettes", key + ".json")] = when
+
+
+COLOR = {
+    "hex": "#8e684c",
+    "rgb": [142, 104, 76],
+    "proportion": 1.0,
+    "pixel_count": 10,
+    "oklch": [0.5, 0.06, 57.3],
+    "name": {"css": "sienna", "basic": "brown"},
+    "text": {"color": "#ffffff", "contrast": 4.96},
+}
+
+
+def test_gallery_lists_results_newest_first_with_card_fields() -> None:
+    storage = MemoryStorage()
+    put_result(storage, "old.jpg", 30)
+    put_result(storage, "new one.jpg", 1, colors=[COLOR])
+    error = {"code": "not_an_image", "message": "bytes are no image"}
+    put_result(storage, "bad.jpg", 10, status="failed", error=error)
+    client, _ = web_client(storage)
+    page = client.get("/palettes").json()
+    assert [item["key"] for item in page["items"]] == ["new one.jpg", "bad.jpg", "old.jpg"]
+    assert page["next_cursor"] is None
+    newest, failed = page["items"][0], page["items"][1]
+    assert newest["colors"] == [{k: COLOR[k] for k in ("hex", "rgb", "proportion", "name", "text")}]
+    assert newest["bar_url"] == "/bars/new%20one.jpg"
+    assert newest["palette_url"] == "/palettes/new%20one.jpg"
+    assert (failed["status"], failed["error"], failed["bar_url"]) == ("failed", error, None)
+
+
+def test_gallery_pages_with_a_cursor_until_the_end() -> None:
+    storage = MemoryStorage()
+    for minute in range(5):
+        put_result(storage, f"img-{minute}.png", minute)
+    client, _ = web_client(storage)
+    seen, cursor = [], None
+    for _ in range(5):
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/palettes", params=params).json()
+        seen += [item["key"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"img-{minute}.png" for minute in range(5)]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": 0}, {"limit": 51}, {"limit": "x"}, {"cursor": "nope"}, {"cursor": ":k"}],
+)
+def test_gallery_bad_limit_or_cursor_is_422(params: dict[str, Any]) -> None:
+    client, _ = web_client()
+    assert client.get("/palettes", params=params).status_code == 422
+
+
+def test_any_cursor_of_the_documented_shape_is_a_position() -> None:
+    storage = MemoryStorage()
+    put_result(storage, "a.png", 10)
+    put_result(storage, "b.png", 1)
+    client, _ = web_client(storage)
+    first = client.get("/palettes", params={"limit": 1}).json()
+    assert first["next_cursor"].endswith(":b.png.json")
+    later = client.get("/palettes", params={"cursor": first["next_cursor"]}).json()
+    assert [item["key"] for item in later["items"]] == ["a.png"]
+    assert client.get("/palettes", params={"cursor": "0:zzz"}).json()["items"] == []
+    everything = client.get("/palettes", params={"cursor": "99999999999999999999:"}).json()
+    assert [item["key"] for item in everything["items"]] == ["b.png", "a.png"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(micros=st.integers(0, 10**19), key=st.text())
+def test_cursor_round_trip(micros: int, key: str) -> None:
+    assert web.decode_cursor(web.encode_cursor((-micros, key))) == (-micros, key)
+
+
+def test_gallery_storage_down_is_503() -> None:
+    client, _ = web_client(DownReads())
+    assert client.get("/palettes").status_code == 503
+
+
+def test_result_index_lists_once_per_ttl() -> None:
+    storage = MemoryStorage()
+    put_result(storage, "a.png", 1)
+    now = [0.0]
+    index = web.ResultIndex(storage, "palettes", ttl=5.0, clock=lambda: now[0])
+    assert [i.key for i in index.page(10, None)[0]] == ["a.png.json"]
+    put_result(storage, "b.png", 0)
+    now[0] = 4.9
+    assert [i.key for i in index.page(10, None)[0]] == ["a.png.json"]
+    now[0] = 5.0
+    assert [i.key for i in index.page(10, None)[0]] == ["b.png.json", "a.png.json"]
+
+
+def test_bar_is_served_as_png() -> None:
+    storage = MemoryStorage()
+    put_result(storage, "my photos/a b+c ü%.png", 1)
+    client, _ = web_client(storage)
+    response = client.get("/bars/" + KEY.replace("%", "%25"))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.content == b"\x89PNG fake"
+
+
+@pytest.mark.parametrize(
+    ("storage", "path", "code"),
+    [
+        (MemoryStorage(), "/bars/missing.png", 404),
+        (MemoryStorage(), "/bars/a/%2E%2E/b.png", 400),
+        (DownReads(), "/bars/a.png", 503),
+    ],
+)
+def test_bar_errors(storage: MemoryStorage, path: str, code: int) -> None:
+    client, _ = web_client(storage)
+    assert client.get(path).status_code == code

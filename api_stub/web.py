@@ -1,0 +1,500 @@
+"""The web page and the three routes it needs: presigned uploads, bars and a gallery.
+
+The browser never sends image bytes through the api_stub: it asks ``POST /uploads`` for
+a presigned PUT URL and sends the file straight to the input bucket, so the upload
+raises the same storage event as any other client's. Everything else the page shows
+comes from the output bucket through this process (same origin, no bucket CORS for
+reads)::
+
+    GET  /                  200 the page (text/html)
+    GET  /static/…          its CSS and JS
+    POST /uploads           201 {key, url, method, headers, expires_in, palette_url}
+                            · 422 bad name, type or size (over PALETTE_MAX_BYTES)
+                            · 503 no credentials to sign with
+    GET  /palettes          200 {items, next_cursor} newest first · 422 bad cursor · 503
+    GET  /bars/{key}        200 the bar PNG · 400 bad key · 404 no bar · 503
+
+The upload URL points at ``s3_public_endpoint`` when the settings have one (the address
+a browser can reach, e.g. behind a proxy or from another host), else ``s3_endpoint``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import threading
+import time
+import unicodedata
+import uuid
+from collections.abc import Callable
+from datetime import UTC
+from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol
+from urllib.parse import quote, urlsplit
+
+from fastapi import FastAPI, Query
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field, create_model
+
+from api_stub.events import unsafe_key_reason
+from worker.config import Settings
+from worker.errors import SourceMissing, StorageUnavailable
+from worker.jobs import result_keys
+from worker.storage import ObjectInfo, Storage, get_json
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+UPLOAD_PREFIX = "uploads/"
+"""Browser uploads land under ``uploads/<uuid>/``: unguessable, never overwrite each other."""
+
+UPLOAD_EXPIRES_S = 300
+"""Long enough for a slow 50 MB upload to start; short enough that a leaked URL dies soon."""
+
+CONTENT_TYPES: dict[str, str] = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "image/tiff": ".tif",
+    "image/bmp": ".bmp",
+    "image/avif": ".avif",
+}
+"""What the page may upload (the worker's allow-list) and the extension a bare name gets."""
+
+ContentType = Literal[
+    "image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff", "image/bmp", "image/avif"
+]
+
+MAX_FILENAME_CHARS = 100
+GALLERY_TTL_S = 5.0
+"""The gallery's listing of the output bucket is reused this long (see ``ResultIndex``)."""
+
+GALLERY_MAX_LIMIT = 50
+RETRY_AFTER_S = "5"
+
+
+KEY_PATTERN = r"^(?!(?:.*/)?\.{1,2}(?:/|$))[^\x00-\x1f\x7f]+$"
+"""``unsafe_key_reason`` as a schema: no control character, no ``.`` or ``..`` segment."""
+
+KEY_MAX_CHARS = 254
+"""Any 254 characters fit the 1019 UTF-8 bytes a key may have (longer ASCII keys work too)."""
+
+
+def key_parameter() -> Any:
+    """The ``{key}`` path parameter as documented; the route itself still checks it (400).
+
+    ``json_schema_extra``, not ``pattern=``: FastAPI would answer 422 on its own, and the
+    400 ``invalid_key`` with its reason is the contract clients already rely on.
+    """
+    return PathParam(
+        description="The image's key in the input bucket, as is (slashes included).",
+        json_schema_extra={"pattern": KEY_PATTERN, "maxLength": KEY_MAX_CHARS},
+    )
+
+
+class Presigner(Protocol):
+    """Signs a PUT the browser can send without credentials."""
+
+    def presigned_put(self, bucket: str, key: str, content_type: str, expires: int) -> str: ...
+
+
+class UploadRequest(BaseModel):
+    """What the page sends; ``upload_request_model`` adds this deployment's byte limit."""
+
+    filename: str = Field(
+        min_length=1, max_length=255, strict=True, description="The file's own name."
+    )
+    content_type: ContentType = Field(description="Sent back as the PUT's Content-Type.")
+    size: int | None = Field(default=None, ge=0, strict=True, description="Bytes, if known.")
+
+
+def upload_request_model(max_bytes: int) -> type[UploadRequest]:
+    """``UploadRequest`` whose ``size`` has ``maximum: max_bytes`` in the schema.
+
+    The limit is a setting, so it is part of the document only if the model is built per
+    app; an over-limit size is then a 422 like any other invalid field, refused before
+    anything is signed (a presigned PUT cannot enforce a size by itself).
+    """
+    description = f"Bytes, if known; at most {max_bytes} (PALETTE_MAX_BYTES)."
+    return create_model(
+        "UploadRequest",
+        __base__=UploadRequest,
+        size=(
+            int | None,
+            Field(default=None, ge=0, le=max_bytes, strict=True, description=description),
+        ),
+    )
+
+
+class UploadTicket(BaseModel):
+    key: str = Field(description="The input-bucket key the file will have.")
+    url: str = Field(description="Presigned URL for the PUT, valid for expires_in seconds.")
+    method: Literal["PUT"]
+    headers: dict[str, str] = Field(description="Headers the PUT must carry (they are signed).")
+    expires_in: int
+    palette_url: str = Field(description="Where to poll for the result.")
+
+
+class GalleryItem(BaseModel):
+    key: str
+    last_modified: str | None
+    status: str
+    colors: list[dict[str, Any]]
+    error: dict[str, Any] | None = None
+    bar_url: str | None = None
+    palette_url: str
+
+
+class GalleryPage(BaseModel):
+    items: list[GalleryItem]
+    next_cursor: str | None = None
+
+
+def add_web_routes(
+    app: FastAPI, settings: Settings, storage: Storage, presigner: Presigner | None = None
+) -> None:
+    """Mount the page and its routes; the presigner defaults to a lazy boto3 one."""
+    # Imported here: api_stub.app imports this module, and one StatusBody model keeps
+    # the OpenAPI document to one schema for every {"status": …} error body.
+    from api_stub.app import StatusBody
+
+    presigner = presigner if presigner is not None else S3Presigner(settings)
+    index = ResultIndex(storage, settings.output_bucket)
+    _add_page(app, settings)
+    _add_upload_route(app, settings, presigner, StatusBody)
+    _add_gallery_route(app, index, storage, settings.output_bucket, StatusBody)
+    _add_bar_route(app, storage, settings.output_bucket, StatusBody)
+
+
+# --- the page --------------------------------------------------------------------------
+
+
+def public_s3_endpoint(settings: Settings) -> str | None:
+    """The S3 address browsers use, which may differ from the one services use."""
+    return settings.s3_public_endpoint or settings.s3_endpoint
+
+
+def content_security_policy(settings: Settings) -> str:
+    """Scripts and styles from us only; the page may talk to us and to the upload endpoint."""
+    endpoint = public_s3_endpoint(settings)
+    if endpoint:
+        parts = urlsplit(endpoint)
+        s3_origin = f"{parts.scheme}://{parts.netloc}"
+    else:
+        s3_origin = "https://*.amazonaws.com"
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+        f"connect-src 'self' {s3_origin}; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+
+
+def _add_page(app: FastAPI, settings: Settings) -> None:
+    headers = {
+        "Content-Security-Policy": content_security_policy(settings),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+    }
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get(
+        "/",
+        response_class=FileResponse,
+        responses={200: {"content": {"text/html": {}}, "description": "The web page."}},
+    )
+    def page() -> FileResponse:
+        """Upload images, watch their palettes appear, browse recent results."""
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html", headers=headers)
+
+
+# --- uploads ---------------------------------------------------------------------------
+
+
+class S3Presigner:
+    """boto3 SigV4 presigning against the public endpoint; the client is built on first use.
+
+    SigV4, not boto3's SigV2 default for custom endpoints: SigV2 signs Content-Type, so
+    any browser PUT carrying one fails with SignatureDoesNotMatch unless it is signed
+    into the URL too; with SigV4 we sign it on purpose and the stored object gets it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def presigned_put(self, bucket: str, key: str, content_type: str, expires: int) -> str:
+        params = {"Bucket": bucket, "Key": key, "ContentType": content_type}
+        url: str = self._get_client().generate_presigned_url(
+            "put_object", Params=params, ExpiresIn=expires
+        )
+        return url
+
+    def _get_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._build()
+            return self._client
+
+    def _build(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        endpoint = public_s3_endpoint(self._settings)
+        style = "path" if endpoint else "auto"  # SeaweedFS/MinIO: path; AWS: virtual host
+        return boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=self._settings.access_key,
+            aws_secret_access_key=self._settings.secret_key,
+            region_name=self._settings.region,
+            config=Config(signature_version="s3v4", s3={"addressing_style": style}),
+        )
+
+
+def safe_filename(name: str, content_type: str) -> str:
+    """An ASCII name that is one harmless path segment, with a telling extension.
+
+    Browsers send the bare name, but other clients may send paths or names that are all
+    dots; the key must never gain a ``..`` segment, a control character or a slash.
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    if not re.fullmatch(r"[A-Za-z0-9]{1,5}", ext):
+        ext = CONTENT_TYPES[content_type].lstrip(".")
+    stem = _ascii_slug(stem)[: MAX_FILENAME_CHARS - len(ext) - 1].rstrip(".-_") or "image"
+    return f"{stem}.{ext}"
+
+
+def _ascii_slug(text: str) -> str:
+    """Accents folded, runs of anything else turned into one ``-``, no leading dots."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip(".-_")
+
+
+def upload_key(filename: str, content_type: str) -> str:
+    return f"{UPLOAD_PREFIX}{uuid.uuid4().hex}/{safe_filename(filename, content_type)}"
+
+
+def _add_upload_route(
+    app: FastAPI, settings: Settings, presigner: Presigner, status_body: type[BaseModel]
+) -> None:
+    responses: dict[int | str, dict[str, Any]] = {
+        201: {"model": UploadTicket, "description": "PUT the file to url with headers."},
+        503: {"model": status_body, "description": "No credentials to sign with."},
+    }
+
+    def create_upload(request: UploadRequest) -> Any:
+        """A presigned PUT into the input bucket under a fresh ``uploads/<uuid>/`` key."""
+        key = upload_key(request.filename, request.content_type)
+        try:
+            url = presigner.presigned_put(
+                settings.input_bucket, key, request.content_type, UPLOAD_EXPIRES_S
+            )
+        except Exception as exc:  # botocore's NoCredentialsError and friends
+            return _status(503, "cannot_sign", {"Retry-After": RETRY_AFTER_S}, detail=_name(exc))
+        ticket = UploadTicket(
+            key=key,
+            url=url,
+            method="PUT",
+            headers={"Content-Type": request.content_type},
+            expires_in=UPLOAD_EXPIRES_S,
+            palette_url=f"/palettes/{quote(key)}",
+        )
+        return JSONResponse(ticket.model_dump(), status_code=201)
+
+    # The body model is built at run time, so the annotation is set here, not written.
+    create_upload.__annotations__["request"] = upload_request_model(settings.max_bytes)
+    app.post("/uploads", status_code=201, responses=responses, response_model=None)(create_upload)
+
+
+def _name(exc: Exception) -> str:
+    """The exception's type only: a signing error's text may quote configuration."""
+    return type(exc).__name__
+
+
+def _status(code: int, status: str, headers: dict[str, str] | None = None, **extra: Any) -> Any:
+    return JSONResponse({"status": status, **extra}, status_code=code, headers=headers)
+
+
+# --- gallery ---------------------------------------------------------------------------
+
+
+Position = tuple[int, str]
+"""(-LastModified in microseconds, object key): ascending is newest first, ties by key."""
+
+CURSOR_PATTERN = r"^[0-9]{1,20}:"
+"""``<LastModified in µs since the epoch>:<object key>`` of the last item of a page.
+
+Transparent on purpose: every string of this shape is a valid position (the key need
+not exist), so a cursor can never be "foreign", only out of date, and the schema says
+exactly what the server accepts.
+"""
+
+
+class ResultIndex:
+    """The output bucket's result JSONs, newest first, listed at most once per ``ttl``.
+
+    S3 lists keys in lexical order only, so "newest first" means listing the whole
+    bucket: ceil(N / 1000) LIST requests and O(N) memory per refresh. The refresh is
+    shared by every page and every client for ``ttl`` seconds, and cursors are keyset
+    positions (time, key), so paging stays consistent across refreshes. Past ~10^5
+    results, keep a time-ordered index instead (see infra/aws/README.md).
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        bucket: str,
+        ttl: float = GALLERY_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._storage, self._bucket, self._ttl, self._clock = storage, bucket, ttl, clock
+        self._lock = threading.Lock()
+        self._entries: list[ObjectInfo] = []
+        self._positions: list[Position] = []
+        self._listed_at: float | None = None
+
+    def page(self, limit: int, after: Position | None) -> tuple[list[ObjectInfo], bool]:
+        """Up to ``limit`` results after the cursor position, and whether more follow."""
+        entries, positions = self._current()
+        start = 0 if after is None else bisect.bisect_right(positions, after)
+        return entries[start : start + limit], start + limit < len(entries)
+
+    def _current(self) -> tuple[list[ObjectInfo], list[Position]]:
+        with self._lock:
+            now = self._clock()
+            if self._listed_at is None or now - self._listed_at >= self._ttl:
+                listed = [i for i in self._storage.list(self._bucket) if i.key.endswith(".json")]
+                listed.sort(key=position)
+                self._entries, self._positions = listed, [position(i) for i in listed]
+                self._listed_at = now
+            return self._entries, self._positions
+
+
+def position(info: ObjectInfo) -> Position:
+    moment = info.last_modified
+    micros = 0 if moment is None else round(moment.timestamp() * 1_000_000)
+    return (-micros, info.key)
+
+
+def encode_cursor(at: Position) -> str:
+    return f"{-at[0]}:{at[1]}"
+
+
+def decode_cursor(cursor: str) -> Position | None:
+    """The position a cursor names, or None when it does not have the documented shape."""
+    micros, sep, key = cursor.partition(":")
+    if not sep or not re.fullmatch(r"[0-9]{1,20}", micros):
+        return None
+    return (-int(micros), key)
+
+
+def gallery_item(info: ObjectInfo, document: dict[str, Any]) -> GalleryItem:
+    """What a gallery card needs, and nothing heavier (no timings, no provenance)."""
+    key = info.key.removesuffix(".json")
+    status = str(document.get("status", "unknown"))
+    colors = document.get("colors")
+    error = document.get("error")
+    moment = info.last_modified
+    return GalleryItem(
+        key=key,
+        last_modified=moment.astimezone(UTC).isoformat() if moment else None,
+        status=status,
+        colors=[_swatch(c) for c in colors if isinstance(c, dict)]
+        if isinstance(colors, list)
+        else [],
+        error=error if isinstance(error, dict) else None,
+        bar_url=f"/bars/{quote(key)}" if status == "done" else None,
+        palette_url=f"/palettes/{quote(key)}",
+    )
+
+
+_SWATCH_FIELDS = ("hex", "rgb", "proportion", "name", "text")
+
+
+def _swatch(color: dict[str, Any]) -> dict[str, Any]:
+    return {name: color[name] for name in _SWATCH_FIELDS if name in color}
+
+
+def _add_gallery_route(
+    app: FastAPI,
+    index: ResultIndex,
+    storage: Storage,
+    output_bucket: str,
+    status_body: type[BaseModel],
+) -> None:
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"model": GalleryPage, "description": "Recent results, newest first."},
+        503: {"model": status_body, "description": "Storage unavailable."},
+    }
+
+    @app.get("/palettes", responses=responses, response_model=None)
+    def gallery(
+        limit: Annotated[int, Query(ge=1, le=GALLERY_MAX_LIMIT)] = 12,
+        cursor: Annotated[
+            str | None,
+            Query(
+                pattern=CURSOR_PATTERN,
+                max_length=2048,
+                description="next_cursor of the previous page: <µs since epoch>:<key>.",
+            ),
+        ] = None,
+    ) -> Any:
+        """Recent results, newest first; pass ``next_cursor`` back for the next page.
+
+        Cost: one listing of the output bucket per few seconds (shared) plus one GET per
+        item returned.
+        """
+        after = decode_cursor(cursor) if cursor else None
+        try:
+            infos, more = index.page(limit, after)
+            items = _documents(storage, output_bucket, infos)
+        except StorageUnavailable:
+            return _status(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S})
+        next_cursor = encode_cursor(position(infos[-1])) if more and infos else None
+        page = GalleryPage(items=items, next_cursor=next_cursor)
+        return JSONResponse(page.model_dump())
+
+
+def _documents(storage: Storage, bucket: str, infos: list[ObjectInfo]) -> list[GalleryItem]:
+    """One GET per listed result; one deleted since the listing is skipped."""
+    items = []
+    for info in infos:
+        document = get_json(storage, bucket, info.key)
+        if document is not None:
+            items.append(gallery_item(info, document))
+    return items
+
+
+# --- bars ------------------------------------------------------------------------------
+
+
+def _add_bar_route(
+    app: FastAPI, storage: Storage, output_bucket: str, status_body: type[BaseModel]
+) -> None:
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"image/png": {}}, "description": "The 300x50 bar PNG."},
+        400: {"model": status_body, "description": "A key that can never name an image."},
+        404: {"model": status_body, "description": "No bar (no result yet, or a failed one)."},
+        503: {"model": status_body, "description": "Storage unavailable."},
+    }
+
+    @app.get("/bars/{key:path}", responses=responses, response_model=None)
+    def bar(key: Annotated[str, key_parameter()]) -> Any:
+        """The bar PNG of ``s3://<input>/<key>``, from ``<output>/<key>.png``."""
+        reason = unsafe_key_reason(key)
+        if reason is not None:
+            return _status(400, "invalid_key", key=key, detail=reason)
+        try:
+            data = storage.get(output_bucket, result_keys(key)[1])
+        except SourceMissing:
+            return _status(404, "not_found", key=key)
+        except StorageUnavailable:
+            return _status(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key)
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-cache"})
