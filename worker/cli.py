@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except PaletteError as exc:
-        _error(f"{exc.code}: {exc.message}")
+        _error(f"{exc.code}: {exc.message}{_hint(exc.code)}")
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
@@ -277,7 +277,12 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
     settings = client_settings()
     storage = S3Storage(settings)
-    documents = submit_files(storage, settings, _expand(args.paths), args.prefix, args.timeout)
+    paths = _expand(args.paths)
+    progress = _Progress(len(paths)) if sys.stderr.isatty() else None
+    on_result = progress.step if progress else None
+    documents = submit_files(storage, settings, paths, args.prefix, args.timeout, on_result)
+    if progress:
+        progress.done()
     failed = [d for d in documents if d.get("status") != "done"]
     if args.format == "table":
         for doc in documents:
@@ -335,6 +340,20 @@ def _command_name() -> str:
     if found and Path(found).resolve() == Path(sys.argv[0]).resolve():
         return "palette"
     return os.path.relpath(sys.argv[0]) if sys.argv[0].endswith("palette") else "palette"
+
+
+_HINTS = {
+    "storage_unavailable": "is the object store up? `palette stack up` starts one, and "
+    "`palette stack env` prints where clients point (PALETTE_S3_ENDPOINT, AWS_* keys)",
+    "broker_unavailable": "is Redis up at PALETTE_BROKER_URL? `palette stack up` starts one",
+    "invalid_options": "see `palette COMMAND --help` for the accepted values",
+}
+
+
+def _hint(code: str) -> str:
+    """What to do next, for the failures a user can fix from here."""
+    hint = _HINTS.get(code)
+    return f" ({hint})" if hint else ""
 
 
 def _error(message: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import mimetypes
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,12 @@ POLL_INTERVAL_S = 0.1
 
 
 def submit_files(
-    storage: Storage, settings: Settings, paths: Sequence[Path], prefix: str, timeout: float
+    storage: Storage,
+    settings: Settings,
+    paths: Sequence[Path],
+    prefix: str,
+    timeout: float,
+    on_result: Callable[[str], object] | None = None,
 ) -> list[dict[str, Any]]:
     """Upload every path under ``prefix``; return each result document, in input order.
 
@@ -34,7 +39,7 @@ def submit_files(
         storage.put(settings.input_bucket, key, path.read_bytes(), content_type)
         info = storage.head(settings.input_bucket, key)
         uploaded.append((key, info.etag if info else None))
-    return wait_for_results(storage, settings, uploaded, timeout)
+    return wait_for_results(storage, settings, uploaded, timeout, on_result)
 
 
 def wait_for_results(
@@ -42,8 +47,12 @@ def wait_for_results(
     settings: Settings,
     uploaded: Sequence[tuple[str, str | None]],
     timeout: float,
+    on_result: Callable[[str], object] | None = None,
 ) -> list[dict[str, Any]]:
-    """Poll the output bucket until each key has a result recording its ETag."""
+    """Poll the output bucket until each key has a result recording its ETag.
+
+    ``on_result(key)`` is called as each one arrives, for a progress display.
+    """
     results: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout
     while len(results) < len(uploaded) and time.monotonic() < deadline:
@@ -53,6 +62,8 @@ def wait_for_results(
             doc = get_json(storage, settings.output_bucket, result_keys(key)[0])
             if doc is not None and (etag is None or doc.get("source", {}).get("etag") == etag):
                 results[key] = doc
+                if on_result:
+                    on_result(key)
         if len(results) < len(uploaded):
             time.sleep(POLL_INTERVAL_S)
     return [results.get(key, {"status": "pending", "source": {"key": key}}) for key, _ in uploaded]

@@ -87,3 +87,16 @@ def test_the_console_script_runs_as_a_process() -> None:
     )
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["status"] == "done"
+
+
+def test_an_unreachable_store_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PALETTE_STACK_DIR", str(tmp_path / "no-stack"))
+    monkeypatch.setenv("PALETTE_S3_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("PALETTE_S3_TIMEOUT", "1")
+    assert main(["sweep"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "storage_unavailable" in err
+    assert "palette stack up" in err
