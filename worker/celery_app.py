@@ -16,9 +16,23 @@ TASK_SOFT_TIME_LIMIT = 60
 """Seconds before a task is asked to stop (SoftTimeLimitExceeded -> failed JSON)."""
 TASK_TIME_LIMIT = 90
 """Seconds before the pool kills the child; the visibility timeout must exceed it."""
-VISIBILITY_TIMEOUT = 600
-"""Redis re-delivers an unacknowledged message after this: above the hard limit, not 1 h,
-so a message held by a killed worker comes back within minutes."""
+RETRY_BACKOFF_MAX = 60
+"""Longest retry countdown, seconds. A worker holds a retried message unacknowledged
+while it waits for its countdown, so this counts against the visibility timeout too."""
+VISIBILITY_TIMEOUT = 180
+"""Seconds after which Redis hands an unacknowledged message to another consumer.
+
+Why 180: a live worker holds a message unacknowledged for at most a retry countdown plus
+the hard time limit (60 + 90 s); any shorter and healthy tasks would run twice. Why not
+longer: it is also how long the message of a worker whose *main* process died (SIGKILL,
+OOM, power loss) stays invisible. A killed pool child is different: the main process
+sees it die and requeues at once (``task_reject_on_worker_lost``). Messages lost with
+Redis itself (it keeps no snapshot) come back only through ``sweep``, which the worker
+running beat also does at start-up, so a restarted stack recovers in seconds.
+"""
+RESTORE_INTERVAL = 10
+"""Seconds between a consumer's scans for messages past the visibility timeout (kombu
+scans only every 10th tick by default, ~100 s; we scan every tick: one ZRANGE)."""
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -40,6 +54,8 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             "visibility_timeout": VISIBILITY_TIMEOUT,
+            "unacked_restore_interval": RESTORE_INTERVAL,
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
         },

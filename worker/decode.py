@@ -32,13 +32,15 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 
 from worker import errors
 
 _BASE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
-ALLOWED_FORMATS: tuple[str, ...] = _BASE_FORMATS + (("AVIF",) if "AVIF" in Image.OPEN else ())
-"""Formats we open. AVIF only when this Pillow build can decode it (wheels >= 11.3)."""
+ALLOWED_FORMATS: tuple[str, ...] = _BASE_FORMATS + (("AVIF",) if features.check("avif") else ())
+"""Formats we open. AVIF only when this Pillow build can decode it (wheels >= 11.3).
+Asked of ``features``, not ``Image.OPEN``: that registry is filled lazily, and at import
+time it lacks AVIF even where Pillow decodes it."""
 
 _MAGIC: tuple[tuple[bytes, int], ...] = (
     (b"\x89PNG\r\n\x1a\n", 0),
@@ -55,6 +57,7 @@ _MAGIC: tuple[tuple[bytes, int], ...] = (
 
 _PILLOW_DECODE_ERRORS = (
     OSError,
+    RuntimeError,  # the AVIF plugin's libavif errors
     SyntaxError,
     ValueError,
     EOFError,
@@ -185,7 +188,7 @@ def _bomb_warned(caught: list[warnings.WarningMessage]) -> bool:
 
 def image_facts(im: Image.Image) -> dict[str, Any]:
     """Facts of the stored image, read from the header (no pixel decoding)."""
-    frames = int(getattr(im, "n_frames", 1))
+    frames = _frame_count(im)
     orientation = _orientation(im)
     return {
         "format": im.format,
@@ -196,6 +199,14 @@ def image_facts(im: Image.Image) -> dict[str, Any]:
         "frames": frames,
         "orientation": orientation,
     }
+
+
+def _frame_count(im: Image.Image) -> int:
+    """GIF and TIFF count frames by walking them: damage there surfaces here, first."""
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except _PILLOW_DECODE_ERRORS as exc:
+        raise errors.CorruptImage(f"cannot read the image's frames: {exc}") from exc
 
 
 def _orientation(im: Image.Image) -> int:

@@ -5,13 +5,20 @@
   delivery give up with ``worker_lost`` instead.
 * A dead-letter list: Redis has none, so jobs that exhausted their retries are kept
   here (newest first) for an operator, and ``palette stack status`` shows its length.
+
+redis-py's errors are translated here, once, into ``BrokerUnavailable``: the task treats
+bookkeeping as best effort, so a Redis restart does not fail the jobs running through it.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from worker.errors import BrokerUnavailable
 
 ATTEMPTS_PREFIX = "palette:attempts:"
 DEAD_LETTER_KEY = "palette:dead"
@@ -32,24 +39,38 @@ class Ledger:
     def start_attempt(self, job_id: str) -> int:
         """Count one more start of this job; returns how many starts so far, this one included."""
         key = ATTEMPTS_PREFIX + job_id
-        pipe = self.redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, ATTEMPTS_TTL_S)
-        count, _ = pipe.execute()
+        with _translated():
+            pipe = self.redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, ATTEMPTS_TTL_S)
+            count, _ = pipe.execute()
         return int(count)
 
     def finish(self, job_id: str) -> None:
-        self.redis.delete(ATTEMPTS_PREFIX + job_id)
+        with _translated():
+            self.redis.delete(ATTEMPTS_PREFIX + job_id)
 
     def dead_letter(self, job: dict[str, Any], reason: str) -> None:
         entry = json.dumps({"job": job, "reason": reason, "at": time.time()}, sort_keys=True)
-        pipe = self.redis.pipeline()
-        pipe.lpush(DEAD_LETTER_KEY, entry)
-        pipe.ltrim(DEAD_LETTER_KEY, 0, DEAD_LETTER_MAX - 1)
-        pipe.execute()
+        with _translated():
+            pipe = self.redis.pipeline()
+            pipe.lpush(DEAD_LETTER_KEY, entry)
+            pipe.ltrim(DEAD_LETTER_KEY, 0, DEAD_LETTER_MAX - 1)
+            pipe.execute()
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         return [json.loads(raw) for raw in self.redis.lrange(DEAD_LETTER_KEY, 0, limit - 1)]
 
     def dead_letter_count(self) -> int:
         return int(self.redis.llen(DEAD_LETTER_KEY))
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """redis-py's errors (refused, reset, timed out, loading) as our transient error."""
+    import redis
+
+    try:
+        yield
+    except (redis.RedisError, OSError) as exc:
+        raise BrokerUnavailable(f"broker unavailable: {type(exc).__name__}") from exc

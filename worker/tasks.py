@@ -51,6 +51,10 @@ class _Stopwatch:
 
 def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
     """Run one job to a stored result (or a deliberate skip). Raises only TransientError."""
+    reason = unsafe_key(job.key)
+    if reason is not None:  # the queue is not trusted: any producer may have sent it
+        log.warning("job %s: refused key %r: %s", job.id, job.key, reason)
+        return Outcome(job.id, "skipped", "unsafe_key")
     k = job.k or settings.default_k
     json_key, png_key = result_keys(job.key)
     clock = _Stopwatch()
@@ -82,6 +86,26 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         store_failure(storage, settings, job, source, error, k, clock.timings)
         return Outcome(job.id, "failed", error.code)
     return Outcome(job.id, "done")
+
+
+MAX_KEY_BYTES = 1024 - len(".json")
+"""S3 keys are at most 1024 UTF-8 bytes, and the result key appends ``.json``."""
+
+
+def unsafe_key(key: str) -> str | None:
+    """Why ``key`` must be neither read nor written, or None when it is safe.
+
+    A filer-backed store (SeaweedFS, measured) resolves empty, ``.`` and ``..`` path
+    segments: ``/a.png``, ``x//a.png`` and ``x/../a.png`` name another object, so a job
+    for them would overwrite that object's result (or reach outside the prefix).
+    """
+    if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        return "empty key or longer than an S3 key can be"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+        return "control character in key"
+    if any(segment in {"", ".", ".."} for segment in key.split("/")):
+        return "empty, '.' or '..' path segment in key"
+    return None
 
 
 def store_failure(
@@ -125,7 +149,7 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
     """Register the ``palette.process`` task on ``app``; clients are built per process."""
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from worker.errors import TransientError, WorkerLost
+    from worker.errors import BrokerUnavailable, TransientError, WorkerLost
     from worker.jobs import SWEEP_TASK_NAME, TASK_NAME
     from worker.ledger import Ledger
 
@@ -141,10 +165,35 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
             clients["ledger"] = Ledger.from_url(settings.broker_url)
         return clients["ledger"]
 
+    def start_attempt(job_id: str) -> int:
+        """Count this start; while Redis is away, count it as the first (no poison image
+        is made by a broker outage, and the job must not fail with it)."""
+        try:
+            return ledger().start_attempt(job_id)
+        except BrokerUnavailable as exc:
+            log.warning("job %s: attempt not counted: %s", job_id, exc.message)
+            return 1
+
+    def finish(job_id: str) -> None:
+        """Clear the counter; if Redis is away, it expires on its own (ATTEMPTS_TTL_S)."""
+        try:
+            ledger().finish(job_id)
+        except BrokerUnavailable as exc:
+            log.warning("job %s: attempt counter left to expire: %s", job_id, exc.message)
+
+    def dead_letter(job: dict[str, Any], reason: str) -> None:
+        try:
+            ledger().dead_letter(job, reason)
+        except BrokerUnavailable as exc:
+            log.error("job %s: dead letter lost (%s): %s", job.get("key"), reason, exc.message)
+
     @app.task(name=TASK_NAME, bind=True, max_retries=MAX_RETRIES)
     def process_task(self: Any, job: dict[str, Any]) -> dict[str, str]:
+        """Every execution that ends (not killed, not retried) logs exactly one line,
+        ``job <id> done|failed <code>|skipped <reason>``: operators and the chaos
+        benchmark count work from it."""
         parsed = Job.from_message(job)
-        if ledger().start_attempt(parsed.id) > MAX_DELIVERIES:
+        if start_attempt(parsed.id) > MAX_DELIVERIES:
             return _give_up(parsed, WorkerLost("the image stopped its worker repeatedly"))
         try:
             outcome = process(parsed, storage(), settings)
@@ -152,11 +201,14 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
             return _give_up(parsed, ProcessingTimeout("processing exceeded the time limit"))
         except TransientError as exc:
             if self.request.retries >= MAX_RETRIES:
-                ledger().dead_letter(job, exc.code)
+                dead_letter(job, exc.code)
                 return _give_up(parsed, exc)
-            ledger().finish(parsed.id)
+            finish(parsed.id)
             raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
-        ledger().finish(parsed.id)
+        except Exception as exc:  # a bug: the upload still gets a result, and no retry loop
+            log.exception("job %s: unexpected %s", parsed.id, type(exc).__name__)
+            return _give_up(parsed, PaletteError(f"internal error ({type(exc).__name__})"))
+        finish(parsed.id)
         log.info("job %s %s %s", parsed.id, outcome.status, outcome.reason)
         return outcome.as_dict()
 
@@ -168,7 +220,8 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
             store_failure(storage(), settings, parsed, source, error, k)
         except TransientError:
             log.warning("job %s: could not store its failure; it stays dead-lettered", parsed.id)
-        ledger().finish(parsed.id)
+        finish(parsed.id)
+        log.info("job %s failed %s", parsed.id, error.code)
         return Outcome(parsed.id, "failed", error.code).as_dict()
 
     @app.task(name=SWEEP_TASK_NAME, ignore_result=True)
@@ -185,7 +238,30 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
 
 
 def _backoff(retries: int) -> float:
-    """Exponential backoff with full jitter, capped at a minute."""
+    """Exponential backoff with full jitter, capped (the cap bounds the visibility timeout)."""
     import random
 
-    return random.uniform(0, min(60.0, 2.0 ** (retries + 1)))
+    from worker.celery_app import RETRY_BACKOFF_MAX
+
+    return random.uniform(0, min(float(RETRY_BACKOFF_MAX), 2.0 ** (retries + 1)))
+
+
+def sweep_on_start(app: Any) -> None:
+    """Send one sweep when this worker is ready: recovery right after a crash or restart.
+
+    A worker whose main process was killed leaves its message invisible for the whole
+    visibility timeout, and a restarted Redis has lost its queue; the periodic sweep
+    would find both only an interval later. Run it in the one worker that runs beat:
+    each sweep lists both buckets, and duplicates it enqueues are cheap skips.
+    """
+    from celery.signals import worker_ready
+
+    from worker.jobs import QUEUE_NAME, SWEEP_TASK_NAME
+
+    def send(**_: Any) -> None:
+        try:
+            app.send_task(SWEEP_TASK_NAME, queue=QUEUE_NAME, retry=False)
+        except Exception as exc:  # the periodic sweep will come; never stop the start
+            log.warning("start-up sweep not sent: %s", type(exc).__name__)
+
+    worker_ready.connect(send, weak=False)

@@ -19,6 +19,7 @@ import pytest
 
 from infra import stack as stack_mod
 from infra.processes import Proc, StackError, pick_port_pair
+from tests.integration.corpus import MAX_BYTES
 from worker.config import Settings
 
 UP_TIMEOUT = 120.0
@@ -70,6 +71,8 @@ def stack_environ(stack_dir: Path, broker_url: str) -> dict[str, str]:
         PALETTE_STACK_S3_PORT=str(s3_port),
         PALETTE_STACK_API_PORT=str(api_port),
         PALETTE_BROKER_URL=broker_url,
+        # small enough that the bad-input corpus can carry a file over it
+        PALETTE_MAX_BYTES=str(MAX_BYTES),
     )
     return environ
 

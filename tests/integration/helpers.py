@@ -47,3 +47,56 @@ def http_get(url: str) -> tuple[int, dict[str, Any]]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+# --- faults: what the fault tests and benchmarks/chaos.py do to a running stack ----------
+
+
+def kill_group(proc: Any) -> None:
+    """SIGKILL a component and every process of its group (Celery's pool children too)."""
+    import contextlib
+    import os
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    wait_until(lambda: not _alive(proc.pid), timeout=10)
+
+
+def children(pid: int) -> list[int]:
+    """Live direct children of ``pid`` (a Celery worker's pool processes, when beat is off)."""
+    from pathlib import Path
+
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields and fields[0] not in "ZX" and int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes; never asserts on time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in "ZX"
+
+
+def _stat(pid: int) -> list[str] | None:
+    """State, ppid, ... of /proc/<pid>/stat (after the command name), or None if gone."""
+    from pathlib import Path
+
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()

@@ -1,0 +1,34 @@
+"""The delivery settings that only make sense together."""
+
+from worker.celery_app import (
+    RESTORE_INTERVAL,
+    RETRY_BACKOFF_MAX,
+    TASK_SOFT_TIME_LIMIT,
+    TASK_TIME_LIMIT,
+    VISIBILITY_TIMEOUT,
+    make_celery,
+)
+from worker.config import Settings
+from worker.tasks import _backoff
+
+
+def test_a_live_worker_never_holds_a_message_past_the_visibility_timeout() -> None:
+    """Longest legitimate hold: a retry countdown, then the hard limit (else tasks run twice)."""
+    assert TASK_SOFT_TIME_LIMIT < TASK_TIME_LIMIT
+    assert RETRY_BACKOFF_MAX + TASK_TIME_LIMIT < VISIBILITY_TIMEOUT
+    assert max(_backoff(retries) for retries in range(10) for _ in range(50)) <= RETRY_BACKOFF_MAX
+
+
+def test_a_dead_workers_message_comes_back_within_minutes() -> None:
+    assert VISIBILITY_TIMEOUT + RESTORE_INTERVAL <= 5 * 60
+
+
+def test_the_app_is_configured_for_at_least_once_delivery() -> None:
+    conf = make_celery(Settings.from_env({})).conf
+    assert conf.task_acks_late
+    assert conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    options = conf.broker_transport_options
+    assert options["visibility_timeout"] == VISIBILITY_TIMEOUT
+    assert options["unacked_restore_interval"] == RESTORE_INTERVAL
+    assert options["unacked_restore_throttle"] == 1

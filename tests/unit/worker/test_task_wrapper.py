@@ -1,0 +1,84 @@
+"""The Celery wrapper around ``process``, run in-process (``apply``) with no services:
+the ledger points at a port where no Redis listens, which it must survive."""
+
+import io
+import json
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from worker import tasks
+from worker.celery_app import make_celery
+from worker.config import Settings
+from worker.jobs import Job
+from worker.storage import MemoryStorage
+
+NO_REDIS = "redis://127.0.0.1:9/0"
+
+
+class BuggyStorage(MemoryStorage):
+    """A download that hits a bug (not a storage error): an unexpected exception."""
+
+    def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
+        raise ZeroDivisionError("a bug")
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (9, 90, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def run(storage: MemoryStorage, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    settings = Settings.from_env({"PALETTE_BROKER_URL": NO_REDIS})
+    task = tasks.register(make_celery(settings), settings, lambda: storage)
+    job = Job("images", key)
+    outcome = task.apply(kwargs={"job": job.to_message()}, task_id=job.id).result
+    return outcome, json.loads(storage.objects[("palettes", key + ".json")][0])
+
+
+@pytest.fixture
+def storage() -> MemoryStorage:
+    return MemoryStorage()
+
+
+def test_a_job_completes_while_redis_is_away(storage: MemoryStorage) -> None:
+    """Attempt counting is best effort: a broker blip must not fail the running jobs."""
+    storage.put("images", "a.png", png(), "image/png")
+    outcome, doc = run(storage, "a.png")
+    assert outcome["status"] == "done"
+    assert [c["hex"] for c in doc["colors"]] == ["#095ac8"]
+
+
+def test_an_unexpected_error_still_ends_in_a_failed_result() -> None:
+    """A bug must neither kill the worker, loop, nor leave the upload without a result."""
+    storage = BuggyStorage()
+    storage.put("images", "bug.png", png(), "image/png")
+    outcome, doc = run(storage, "bug.png")
+    assert (outcome["status"], outcome["reason"]) == ("failed", "internal_error")
+    assert (doc["status"], doc["error"]["code"]) == ("failed", "internal_error")
+    assert doc["colors"] == []
+
+
+def test_the_ledger_translates_redis_errors() -> None:
+    from worker.errors import BrokerUnavailable
+    from worker.ledger import Ledger
+
+    ledger = Ledger.from_url(NO_REDIS)
+    with pytest.raises(BrokerUnavailable):
+        ledger.start_attempt("x")
+    with pytest.raises(BrokerUnavailable):
+        ledger.dead_letter({"key": "x"}, "storage_unavailable")
+
+
+@pytest.mark.parametrize(
+    "key", ["/a.png", "x//a.png", "x/../a.png", "./a.png", "a.png/", "a\x00.png", "", "é" * 600]
+)
+def test_a_key_that_names_another_object_is_never_read_or_written(key: str) -> None:
+    """SeaweedFS resolves these paths: "/a.png" IS "a.png", whose result must not change."""
+    storage = MemoryStorage()
+    storage.put("images", key, png(), "image/png")
+    outcome = tasks.process(Job("images", key), storage, Settings.from_env({}))
+    assert (outcome.status, outcome.reason) == ("skipped", "unsafe_key")
+    assert not [k for b, k in storage.objects if b == "palettes"]
