@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
-from worker.jobs import Job, normalise_etag
+from worker.jobs import Job, normalise_etag, unsafe_key_reason
 
 MAX_NESTING = 3
 """SQS inside SNS inside Records is the deepest real wrapping; more is not ours."""
 
-MAX_KEY_BYTES = 1024 - len(".json")
 """S3 keys are at most 1024 UTF-8 bytes and the result key appends ``.json``."""
 
 _METADATA_ONLY = frozenset(
@@ -86,23 +85,6 @@ def parse_body(body: bytes, input_bucket: str) -> Parsed:
 def parse_event(payload: Any, input_bucket: str) -> Parsed:
     """Jobs for ``input_bucket`` from an already-decoded payload of any known format."""
     return _collect(_walk(payload, input_bucket, depth=0))
-
-
-def unsafe_key_reason(key: str) -> str | None:
-    """Why ``key`` must not become a job (or be looked up), or None when it is safe.
-
-    S3 itself accepts these keys, but a filer-backed store (SeaweedFS) resolves ``.`` and
-    ``..`` as path segments, so ``../palettes/x`` could read or write outside the bucket.
-    """
-    if not key:
-        return "empty key"
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        return f"key longer than {MAX_KEY_BYTES} bytes"
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
-        return "control character in key"
-    if any(segment in {".", ".."} for segment in key.split("/")):
-        return "'.' or '..' path segment in key"
-    return None
 
 
 def _collect(items: Iterable[Job | Ignored]) -> Parsed:

@@ -75,8 +75,9 @@ GALLERY_MAX_LIMIT = 50
 RETRY_AFTER_S = "5"
 
 
-KEY_PATTERN = r"^(?!(?:.*/)?\.{1,2}(?:/|$))[^\x00-\x1f\x7f]+$"
-"""``unsafe_key_reason`` as a schema: no control character, no ``.`` or ``..`` segment."""
+KEY_PATTERN = r"^(?!/)(?!.*//)(?!.*/$)(?!(?:.*/)?\.{1,2}(?:/|$))[^\x00-\x1f\x7f]+$"
+"""``unsafe_key_reason`` as a schema: no control character, no empty, ``.`` or ``..``
+segment."""
 
 KEY_MAX_CHARS = 254
 """Any 254 characters fit the 1019 UTF-8 bytes a key may have (longer ASCII keys work too)."""

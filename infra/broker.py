@@ -64,7 +64,12 @@ def redis_binary() -> str:
 
 
 def command(port: int, data_dir: Path) -> list[str]:
-    """A throw-away broker: loopback only, no snapshots, no append-only file."""
+    """A loopback-only broker whose queue survives a restart, less its last second.
+
+    Without the append-only file a Redis restart loses every queued job (the sweep
+    recovers them, but only on its next run); ``everysec`` bounds the loss to about a
+    second of messages at a negligible cost for a queue of object keys.
+    """
     return [
         redis_binary(),
         "--port",
@@ -74,7 +79,9 @@ def command(port: int, data_dir: Path) -> list[str]:
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes",
+        "--appendfsync",
+        "everysec",
         "--dir",
         str(data_dir),
         "--daemonize",

@@ -7,6 +7,7 @@ never as a traceback; the exit code says whether everything succeeded.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import glob
 import io
@@ -14,12 +15,12 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from worker.config import Settings
-from worker.errors import PaletteError
+from worker.errors import InternalError, PaletteError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -34,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # never a traceback: one line, and where to look
+        _error(f"internal_error: {type(exc).__name__}: {exc} (please report it)")
+        return EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -127,18 +131,38 @@ def _extract_one(
     try:
         data = _read(path, settings.max_bytes)
         source["size"] = len(data)
-        result = palette.extract(
-            data, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, **options
-        )
+        with _native_stderr_silenced():
+            result = palette.extract(
+                data, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, **options
+            )
     except PaletteError as exc:
         _error(f"{path}: {exc.code}: {exc.message}")
         return document.failed(source, exc, options)
+    except Exception as exc:  # a bug of ours: still one line, still a failed document
+        error = InternalError(f"internal error ({type(exc).__name__}: {exc})")
+        _error(f"{path}: {error.code}: {error.message}; please report it")
+        return document.failed(source, error, options)
     bar_ref = None
     if args.bar:
         bar_path = _numbered(args.bar, path, count)
         _write(bar_path, render.bar_png(result["colors"], document.BAR_WIDTH, document.BAR_HEIGHT))
         bar_ref = document.bar_ref(None, str(bar_path))
     return document.done(source, result, bar_ref, {})
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Mute file descriptor 2 while C decoders run: libtiff prints its own warnings
+    there, and a bad file must cost the user exactly one line (ours) on stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class _Progress:

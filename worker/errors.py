@@ -3,6 +3,7 @@
 The tree::
 
     PaletteError                      base; never raised directly
+    ├── InternalError                 internal_error       a bug of ours, not the input's
     ├── PermanentError                the input is at fault: store a failed JSON, never retry
     │   ├── NotAnImage                not_an_image         bytes are no image we recognise
     │   ├── UnsupportedFormat         unsupported_format   an image, but not an allowed format
@@ -37,6 +38,12 @@ class PaletteError(Exception):
     def as_dict(self) -> dict[str, str]:
         """The ``error`` object of a failed palette JSON."""
         return {"code": self.code, "message": self.message}
+
+
+class InternalError(PaletteError):
+    """An exception no stage expected: stored as a failure so no upload goes unanswered."""
+
+    code = "internal_error"
 
 
 class PermanentError(PaletteError):

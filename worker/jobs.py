@@ -56,6 +56,29 @@ def normalise_etag(etag: str | None) -> str | None:
     return bare or None
 
 
+MAX_KEY_BYTES = 1024 - len(".json")
+"""S3 keys are at most 1024 bytes, and the result key adds ``.json``."""
+
+
+def unsafe_key_reason(key: str) -> str | None:
+    """Why ``key`` must be neither enqueued, read nor written; None when it is safe.
+
+    S3 itself accepts these keys, but a filer-backed store (SeaweedFS, measured) resolves
+    empty, ``.`` and ``..`` path segments: ``/a.png``, ``x//a.png`` and ``x/../a.png``
+    name another object, so a job for them would overwrite that object's result or reach
+    outside the bucket. One check, shared by the api_stub and the worker.
+    """
+    if not key:
+        return "empty key"
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        return f"key longer than {MAX_KEY_BYTES} bytes"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+        return "control character in key"
+    if any(segment in {"", ".", ".."} for segment in key.split("/")):
+        return "empty, '.' or '..' path segment in key"
+    return None
+
+
 def result_keys(key: str) -> tuple[str, str]:
     """(json_key, png_key) in the output bucket for an input key."""
     return f"{key}.json", f"{key}.png"

@@ -18,7 +18,7 @@ from typing import Any
 from worker import document, palette, render
 from worker.config import Settings
 from worker.errors import PaletteError, PermanentError, ProcessingTimeout, TooLarge
-from worker.jobs import Job, result_keys
+from worker.jobs import Job, result_keys, unsafe_key_reason
 from worker.storage import Storage, get_json
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class _Stopwatch:
 
 def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
     """Run one job to a stored result (or a deliberate skip). Raises only TransientError."""
-    reason = unsafe_key(job.key)
+    reason = unsafe_key_reason(job.key)
     if reason is not None:  # the queue is not trusted: any producer may have sent it
         log.warning("job %s: refused key %r: %s", job.id, job.key, reason)
         return Outcome(job.id, "skipped", "unsafe_key")
@@ -86,26 +86,6 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         store_failure(storage, settings, job, source, error, k, clock.timings)
         return Outcome(job.id, "failed", error.code)
     return Outcome(job.id, "done")
-
-
-MAX_KEY_BYTES = 1024 - len(".json")
-"""S3 keys are at most 1024 UTF-8 bytes, and the result key appends ``.json``."""
-
-
-def unsafe_key(key: str) -> str | None:
-    """Why ``key`` must be neither read nor written, or None when it is safe.
-
-    A filer-backed store (SeaweedFS, measured) resolves empty, ``.`` and ``..`` path
-    segments: ``/a.png``, ``x//a.png`` and ``x/../a.png`` name another object, so a job
-    for them would overwrite that object's result (or reach outside the prefix).
-    """
-    if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        return "empty key or longer than an S3 key can be"
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
-        return "control character in key"
-    if any(segment in {"", ".", ".."} for segment in key.split("/")):
-        return "empty, '.' or '..' path segment in key"
-    return None
 
 
 def store_failure(
@@ -149,7 +129,7 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
     """Register the ``palette.process`` task on ``app``; clients are built per process."""
     from celery.exceptions import SoftTimeLimitExceeded
 
-    from worker.errors import BrokerUnavailable, TransientError, WorkerLost
+    from worker.errors import BrokerUnavailable, InternalError, TransientError, WorkerLost
     from worker.jobs import SWEEP_TASK_NAME, TASK_NAME
     from worker.ledger import Ledger
 
@@ -207,7 +187,7 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
             raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
         except Exception as exc:  # a bug: the upload still gets a result, and no retry loop
             log.exception("job %s: unexpected %s", parsed.id, type(exc).__name__)
-            return _give_up(parsed, PaletteError(f"internal error ({type(exc).__name__})"))
+            return _give_up(parsed, InternalError(f"internal error ({type(exc).__name__})"))
         finish(parsed.id)
         log.info("job %s %s %s", parsed.id, outcome.status, outcome.reason)
         return outcome.as_dict()

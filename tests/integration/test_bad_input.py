@@ -124,11 +124,6 @@ DAMAGED_TIFF = bytes.fromhex(
 "More samples per pixel than can be decoded" straight to file descriptor 2."""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="libtiff writes its own line to fd 2; the CLI would have to capture fd 2 "
-    "around decoding (worker/cli.py, not changed here)",
-)
 def test_extract_of_a_damaged_tiff_prints_one_line(tmp_path: Path) -> None:
     path = tmp_path / "damaged.tif"
     path.write_bytes(DAMAGED_TIFF)

@@ -146,7 +146,8 @@ def test_duplicate_records_give_one_job() -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["", "../palettes/x.jpg", "a/../../b.jpg", "./a.jpg", "a\x00b.jpg", "x" * 1020]
+    "key",
+    ["", "../palettes/x.jpg", "a/../../b.jpg", "./a.jpg", "a\x00b.jpg", "x" * 1020, "a//b.png"],
 )
 def test_unsafe_keys_are_ignored_with_a_reason(key: str) -> None:
     event = load("seaweed_create.json")
@@ -156,9 +157,15 @@ def test_unsafe_keys_are_ignored_with_a_reason(key: str) -> None:
     assert parsed.reasons() == {"unsafe_key": 1}
 
 
-@pytest.mark.parametrize("key", ["a..b.jpg", "..jpg", "a/.hidden.png", "a//b.png", "x" * 1019])
+@pytest.mark.parametrize("key", ["a..b.jpg", "..jpg", "a/.hidden.png", "a b+c ü%.png", "x" * 1019])
 def test_odd_but_safe_keys_are_accepted(key: str) -> None:
     assert unsafe_key_reason(key) is None
+
+
+@pytest.mark.parametrize("key", ["/a.png", "a//b.png", "a/"])
+def test_keys_a_filer_would_alias_to_another_object_are_refused(key: str) -> None:
+    """SeaweedFS resolves empty segments: "/a.png" and "a//b.png" name other objects."""
+    assert unsafe_key_reason(key) is not None
 
 
 def test_s3_key_that_decodes_to_a_dot_dot_segment_is_rejected() -> None:

@@ -17,6 +17,7 @@ def test_codes_are_the_stable_contract() -> None:
         "timeout",
         "storage_unavailable",
         "broker_unavailable",
+        "internal_error",
     }
 
 
