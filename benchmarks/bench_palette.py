@@ -170,12 +170,42 @@ def available_methods() -> tuple[dict[str, Method], list[str]]:
 # ---------------------------------------------------------------- measuring
 
 
-def reference_lab(path: Path, seed: int = 0) -> np.ndarray:
-    """CIELAB of a fixed random sample of full-resolution, non-transparent pixels."""
-    from skimage.color import rgb2lab
+def viewer_rgb(path: Path) -> np.ndarray:
+    """Full-resolution (N, 4) RGBA as a colour-managed viewer shows it: embedded ICC → sRGB.
+
+    Why: a palette's hex values are sRGB; for a file tagged e.g. Adobe RGB (rocket.jpg),
+    the raw channel values are not the colours anybody sees. Pillow's LittleCMS does the
+    conversion, independently of ``worker.decode``.
+    """
+    import io
+
+    from PIL import ImageCms
 
     with Image.open(path) as im:
-        rgba = np.asarray(im.convert("RGBA")).reshape(-1, 4)
+        icc = im.info.get("icc_profile")
+        rgba = im.convert("RGBA")
+    if icc:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        rgb = ImageCms.profileToProfile(
+            rgba.convert("RGB"), source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+        )
+        rgba = Image.merge("RGBA", (*rgb.split(), rgba.getchannel("A")))  # type: ignore[union-attr]
+    return np.asarray(rgba).reshape(-1, 4)
+
+
+def reference_lab(path: Path, seed: int = 0, *, managed: bool = True) -> np.ndarray:
+    """CIELAB of a fixed random sample of full-resolution, non-transparent pixels.
+
+    ``managed=False``: the raw channel values taken as sRGB (ICC profile ignored), the
+    reference of the first version of this benchmark.
+    """
+    from skimage.color import rgb2lab
+
+    if managed:
+        rgba = viewer_rgb(path)
+    else:
+        with Image.open(path) as im:
+            rgba = np.asarray(im.convert("RGBA")).reshape(-1, 4)
     opaque = rgba[rgba[:, 3] > 0, :3]
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(opaque), size=min(FIT_SAMPLE, len(opaque)), replace=False)
@@ -251,29 +281,107 @@ def photos(corpus: Path, quick: bool) -> list[Path]:
     return files[:3] if quick else files
 
 
+Labs = dict[Path, tuple[np.ndarray, np.ndarray]]
+"""Per photo: (colour-managed reference Lab, raw-values reference Lab)."""
+
+
 def method_table(
-    methods: dict[str, Method], files: list[Path], k: int, runs: int, labs: dict[Path, Any]
+    methods: dict[str, Method], files: list[Path], k: int, runs: int, labs: Labs
 ) -> None:
-    rows: dict[str, tuple[float, float, bool]] = {}
+    rows: dict[str, tuple[float, float, float, bool]] = {}
     for name, method in methods.items():
-        times, fits, shares = [], [], True
+        times, fits, raws, shares = [], [], [], True
         for path in files:
             ms, palette = time_method(method, path, k, runs)
             times.append(ms)
             if palette:
-                fits.append(fit_error(labs[path], palette))
+                fits.append(fit_error(labs[path][0], palette))
+                raws.append(fit_error(labs[path][1], palette))
                 shares = shares and all(s is not None for _, s in palette)
         fit = statistics.median(fits) if fits else float("nan")
-        rows[name] = (statistics.median(times), fit, shares and bool(fits))
-    base_ms, base_fit, _ = rows["ours (din99o)"]
-    print(f"\n### k={k}: medians over {len(files)} JPEG photos, {runs} runs each\n")
-    print("| method | ms | fit ΔE00 | ms / ours | fit / ours | shares |")
-    print("|---|---:|---:|---:|---:|:---:|")
-    for name, (ms, fit, shares) in rows.items():
-        fit_s = "-" if name in FLOORS else f"{fit:.2f}"
-        ratio_fit = "-" if name in FLOORS else f"{fit / base_fit:.2f}"
-        flag = "-" if name in FLOORS else ("yes" if shares else "no")
-        print(f"| {name} | {ms:.1f} | {fit_s} | {ms / base_ms:.2f} | {ratio_fit} | {flag} |")
+        raw = statistics.median(raws) if raws else float("nan")
+        rows[name] = (statistics.median(times), fit, raw, shares and bool(fits))
+    print_method_rows(rows, k, len(files), runs)
+
+
+def print_method_rows(
+    rows: dict[str, tuple[float, float, float, bool]], k: int, photos: int, runs: int
+) -> None:
+    base_ms, base_fit, base_raw, _ = rows["ours (din99o)"]
+    print(f"\n### k={k}: medians over {photos} JPEG photos, {runs} runs each\n")
+    print("fit = mean ΔE00 to the colour-managed pixels (what a viewer shows); "
+          "raw fit = to the raw channel values, ICC profile ignored\n")  # fmt: skip
+    print("| method | ms | fit ΔE00 | raw fit | ms / ours | fit / ours | raw / ours | shares |")
+    print("|---|---:|---:|---:|---:|---:|---:|:---:|")
+    for name, (ms, fit, raw, shares) in rows.items():
+        if name in FLOORS:
+            print(f"| {name} | {ms:.1f} | - | - | {ms / base_ms:.2f} | - | - | - |")
+            continue
+        flag = "yes" if shares else "no"
+        print(
+            f"| {name} | {ms:.1f} | {fit:.2f} | {raw:.2f} | {ms / base_ms:.2f} "
+            f"| {fit / base_fit:.2f} | {raw / base_raw:.2f} | {flag} |"
+        )
+
+
+def share_table(files: list[Path], k: int) -> None:
+    """How far our shares (from the JPEG draft) are from the full-resolution truth.
+
+    Truth: every full-resolution, colour-managed pixel assigned to the nearest colour of
+    our palette by the rule ``extract`` uses (nearest in the clustering space).
+    """
+    from worker.palette import Options, extract, nearest, to_space
+
+    print(f"\n### share accuracy (ours, k={k}): draft-decoded vs every full-res pixel\n")
+    print("| photo | draft scale | pixels counted | max share error (pp) | mean (pp) |")
+    print("|---|---:|---:|---:|---:|")
+    space = Options().color_space
+    for path in files:
+        result = extract(path.read_bytes(), k)
+        rgbs = np.array([c["rgb"] for c in result["colors"]], dtype=np.float64)
+        got = np.array([c["proportion"] for c in result["colors"]])
+        full = viewer_rgb(path)[:, :3]
+        distinct, inverse = np.unique(full, axis=0, return_inverse=True)
+        labels = nearest(to_space(distinct.astype(np.float64), space), to_space(rgbs, space))
+        truth = np.bincount(labels[inverse.ravel()], minlength=len(rgbs)) / len(full)
+        error = np.abs(got - truth) * 100
+        px = result["pixels"]
+        print(
+            f"| {path.name} | 1/{px['draft_scale']} | {px['counted']} "
+            f"| {error.max():.2f} | {error.mean():.2f} |"
+        )
+
+
+CURVE: dict[str, dict[str, Any]] = {
+    "default": {},
+    "no Weiszfeld": {"refine_iters": 0},
+    "counts^1 at every k": {"weight_power": 1.0},
+    "counts^1.25 at every k": {"weight_power": 1.25},
+    "4-bit bins": {"quantize_bits": 4},
+    "1/8 draft": {"draft_pixels": 3_000},
+    "1/2 draft, all pixels clustered": {"draft_pixels": 50_000, "cluster_pixels": 200_000},
+    "n_init 3": {"n_init": 3},
+    "previous core (4-bit, power 1, n_init 3, no refine, 1/2 draft)": {
+        "quantize_bits": 4, "weight_power": 1.0, "n_init": 3, "refine_iters": 0,
+        "max_iter": 300, "draft_pixels": 50_000, "cluster_pixels": 200_000,
+    },
+}  # fmt: skip
+"""Option sets of ours for the speed/fit curve (``--curve``)."""
+
+
+def curve_table(files: list[Path], runs: int, labs: Labs) -> None:
+    """Our speed vs fit trade-off: the default against single-option changes."""
+    print(f"\n### speed/fit curve of ours: medians over {len(files)} photos\n")
+    print("| variant | ms k=5 | fit k=5 | ms k=10 | fit k=10 |")
+    print("|---|---:|---:|---:|---:|")
+    for label, options in CURVE.items():
+        method = functools.partial(ours, **options)
+        cells = []
+        for k in (5, 10):
+            timed = [time_method(method, path, k, runs) for path in files]
+            fits = [fit_error(labs[path][0], p) for path, (_, p) in zip(files, timed, strict=True)]
+            cells += [statistics.median(ms for ms, _ in timed), statistics.median(fits)]
+        print(f"| {label} | {cells[0]:.1f} | {cells[1]:.2f} | {cells[2]:.1f} | {cells[3]:.2f} |")
 
 
 def synthetic_table(corpus: Path) -> None:
@@ -325,6 +433,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated method names to run")
+    parser.add_argument("--curve", action="store_true", help="also print our speed/fit curve")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "PATH", "K"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -337,10 +446,13 @@ def main(argv: list[str] | None = None) -> None:
     for note in notes:
         print(note)
     files = photos(args.corpus, args.quick)
-    labs = {path: reference_lab(path) for path in files}
+    labs = {path: (reference_lab(path), reference_lab(path, managed=False)) for path in files}
     print(f"python {sys.version.split()[0]}, command: {' '.join(sys.argv)}")
     for k in (5, 10):
         method_table(methods, files, k, max(args.runs, 3), labs)
+    if args.curve:
+        curve_table(files, max(args.runs, 3), labs)
+    share_table(files, 5)
     synthetic_table(args.corpus)
     large_table(methods, args.corpus, 5, max(args.runs, 3), args.quick)
 

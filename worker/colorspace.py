@@ -207,9 +207,13 @@ def delta_e00_srgb8(rgb8_a: npt.ArrayLike, rgb8_b: npt.ArrayLike) -> FloatArray:
 
 
 def relative_luminance(rgb8: npt.ArrayLike) -> FloatArray:
-    """WCAG 2 relative luminance of uint8 sRGB (0 black - 1 white)."""
+    """WCAG 2 relative luminance of uint8 sRGB (0 black - 1 white).
+
+    Written out rather than as a matrix product so that one colour and a batch give
+    bit-identical results (BLAS may sum in another order).
+    """
     linear = srgb8_to_linear(rgb8)
-    return linear @ np.array([0.2126, 0.7152, 0.0722])
+    return 0.2126 * linear[..., 0] + 0.7152 * linear[..., 1] + 0.0722 * linear[..., 2]
 
 
 _DIN99_ANGLE = np.radians(26.0)

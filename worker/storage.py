@@ -36,6 +36,10 @@ class Storage(Protocol):
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes: ...
 
+    def fetch(
+        self, bucket: str, key: str, max_bytes: int | None = None
+    ) -> tuple[bytes, ObjectInfo]: ...
+
     def put(
         self,
         bucket: str,
@@ -103,6 +107,12 @@ class S3Storage:
         )
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
+        return self.fetch(bucket, key, max_bytes)[0]
+
+    def fetch(
+        self, bucket: str, key: str, max_bytes: int | None = None
+    ) -> tuple[bytes, ObjectInfo]:
+        """The bytes and the version they are: one request where HEAD + GET would be two."""
         try:
             response = self.client.get_object(Bucket=bucket, Key=key)
             size = int(response.get("ContentLength", 0))
@@ -119,7 +129,8 @@ class S3Storage:
             raise _translate(exc, bucket, key) from exc
         if max_bytes is not None and len(data) > max_bytes:
             raise TooLarge(f"object is over the limit of {max_bytes} bytes")
-        return data
+        etag = normalise_etag(response.get("ETag"))
+        return data, ObjectInfo(bucket, key, len(data), etag, response.get("LastModified"))
 
     def put(
         self,
@@ -179,13 +190,19 @@ class MemoryStorage:
         return ObjectInfo(bucket, key, len(found[0]), _md5(found[0]), modified)
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
+        return self.fetch(bucket, key, max_bytes)[0]
+
+    def fetch(
+        self, bucket: str, key: str, max_bytes: int | None = None
+    ) -> tuple[bytes, ObjectInfo]:
+        info = self.head(bucket, key)
         with self._lock:
             found = self.objects.get((bucket, key))
-        if found is None:
+        if found is None or info is None:
             raise SourceMissing(f"s3://{bucket}/{key} does not exist")
         if max_bytes is not None and len(found[0]) > max_bytes:
             raise TooLarge(f"object is {len(found[0])} bytes, the limit is {max_bytes}")
-        return found[0]
+        return found[0], info
 
     def put(
         self,

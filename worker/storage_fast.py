@@ -102,22 +102,20 @@ class FastS3Storage(S3Storage):
             return None
         if status != 200:
             raise _unavailable(status, bucket, key)
-        modified = headers.get("last-modified")
-        return ObjectInfo(
-            bucket=bucket,
-            key=key,
-            size=int(headers.get("content-length", 0)),
-            etag=normalise_etag(headers.get("etag")),
-            last_modified=parsedate_to_datetime(modified) if modified else None,
-        )
+        return _info(bucket, key, headers)
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
-        status, _, data = self._request("GET", bucket, key, max_bytes=max_bytes)
+        return self.fetch(bucket, key, max_bytes)[0]
+
+    def fetch(
+        self, bucket: str, key: str, max_bytes: int | None = None
+    ) -> tuple[bytes, ObjectInfo]:
+        status, headers, data = self._request("GET", bucket, key, max_bytes=max_bytes)
         if status == 404:
             raise SourceMissing(f"s3://{bucket}/{key} does not exist")
         if status != 200:
             raise _unavailable(status, bucket, key)
-        return data
+        return data, _info(bucket, key, headers)
 
     def put(
         self,
@@ -201,6 +199,17 @@ class FastS3Storage(S3Storage):
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _info(bucket: str, key: str, headers: dict[str, str]) -> ObjectInfo:
+    modified = headers.get("last-modified")
+    return ObjectInfo(
+        bucket=bucket,
+        key=key,
+        size=int(headers.get("content-length", 0)),
+        etag=normalise_etag(headers.get("etag")),
+        last_modified=parsedate_to_datetime(modified) if modified else None,
+    )
 
 
 def _host_header(hostname: str, port: int | None, https: bool) -> str:

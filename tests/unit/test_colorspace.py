@@ -76,3 +76,9 @@ def test_lch_hue_in_degrees() -> None:
 def test_relative_luminance_extremes() -> None:
     assert colorspace.relative_luminance([0, 0, 0]) == pytest.approx(0.0)
     assert colorspace.relative_luminance([255, 255, 255]) == pytest.approx(1.0)
+
+
+def test_relative_luminance_is_the_same_alone_and_in_a_batch() -> None:
+    rgbs = np.random.default_rng(3).integers(0, 256, (500, 3)).astype(np.uint8)
+    batch = colorspace.relative_luminance(rgbs)
+    assert all(batch[i] == colorspace.relative_luminance(rgb) for i, rgb in enumerate(rgbs))

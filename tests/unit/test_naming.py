@@ -96,3 +96,11 @@ def test_describe_shape() -> None:
     assert set(described) == {"name", "text"}
     assert set(described["name"]) == {"css", "css_delta_e", "basic"}
     assert described["text"]["color"] in {"#000000", "#ffffff"}
+
+
+def test_batched_description_matches_one_by_one() -> None:
+    import numpy as np
+
+    rgbs = np.random.default_rng(7).integers(0, 256, (200, 3)).astype(np.uint8)
+    batch = naming.describe_many(rgbs)
+    assert batch == [naming.describe(rgb) for rgb in rgbs]

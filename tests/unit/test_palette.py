@@ -218,3 +218,44 @@ def test_guarantees_hold_for_any_image(rgba: np.ndarray, k: int, space: str) -> 
     assert result["pixels"]["counted"] == opaque
     assert result["pixels"]["ignored_transparent"] == rgba.shape[0] * rgba.shape[1] - opaque
     assert without_timings(extract(data, k, color_space=space)) == without_timings(result)
+
+
+# ---------------------------------------------------------------- options and shares
+
+
+def test_unknown_option_is_invalid() -> None:
+    with pytest.raises(errors.InvalidOptions):
+        extract((DATA / "synth_flat.png").read_bytes(), 5, no_such_option=1)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"draft_pixels": 0}, {"cluster_pixels": 0}, {"weight_power": -1.0}, {"max_iter": 0},
+     {"refine_iters": -1}, {"n_init": 0}],
+)  # fmt: skip
+def test_invalid_tuning_options(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(errors.InvalidOptions):
+        extract((DATA / "synth_flat.png").read_bytes(), 5, **kwargs)
+
+
+def test_shares_count_each_pixel_not_its_bin() -> None:
+    """A bin straddling the border of two colours must not give all its pixels to one."""
+    from worker import palette as core
+
+    pixels = np.random.default_rng(5).integers(0, 256, (5000, 3)).astype(np.uint8)
+    rgbs = np.array([[30, 30, 30], [60, 60, 60], [200, 40, 40], [40, 200, 90]], np.uint8)
+    options = core.Options(quantize_bits=4)
+    bins, _, pixel_bin = core.quantize_indexed(pixels, options.quantize_bits)
+    palette = core.pixels_to_space(rgbs, "din99o")
+    distances = np.sqrt(core.squared_distances(core.to_space(bins, "din99o"), palette))
+    got = core.exact_counts(pixels, pixel_bin, distances, palette, options)
+    each = core.nearest(core.pixels_to_space(pixels, "din99o"), palette)
+    assert got.tolist() == np.bincount(each, minlength=4).tolist()
+
+
+def test_timings_and_pixel_facts_of_a_drafted_jpeg() -> None:
+    result = extract((DATA / "chelsea.jpg").read_bytes(), 5)
+    px = result["pixels"]
+    assert px["draft_scale"] >= 1
+    assert px["clustered"] <= px["counted"]
+    assert 0 < result["quality"]["fit_error_de00"] < 20
