@@ -26,10 +26,10 @@ def bind_address(settings: Settings, env: Mapping[str, str]) -> tuple[str, int]:
     """(host, port) from ``PALETTE_API_BIND`` if set, else from ``PALETTE_API_URL``."""
     bind = env.get("PALETTE_API_BIND", "").strip()
     if bind:
-        host, sep, port = bind.rpartition(":")
-        if not sep or not port.isdigit():
+        host, sep, bind_port = bind.rpartition(":")
+        if not sep or not bind_port.isdigit():
             raise InvalidOptions(f"PALETTE_API_BIND must be host:port, got {bind!r}")
-        return host.strip("[]") or "127.0.0.1", int(port)
+        return host.strip("[]") or "127.0.0.1", int(bind_port)
     url = urlsplit(settings.api_url)
     try:
         port = url.port or _DEFAULT_PORTS.get(url.scheme, 80)

@@ -165,8 +165,8 @@ def _configure(state: StackState, base: Mapping[str, str], workers: int, beat: b
         state.input_bucket, state.output_bucket = settings.input_bucket, settings.output_bucket
         state.region = settings.region
         chosen = base.get(ENV_DATA_DIR)
-        recorded = state.data_dir or state.stack_dir / "seaweedfs"
-        state.data_dir = Path(chosen).expanduser().resolve() if chosen else recorded
+        data_dir = state.data_dir or state.stack_dir / "seaweedfs"
+        state.data_dir = Path(chosen).expanduser().resolve() if chosen else data_dir
         _choose_weed_ports(state, base)
     if "worker" not in running:
         state.workers, state.beat = workers, beat

@@ -262,7 +262,9 @@ def split_alpha(im: Image.Image) -> tuple[Image.Image, npt.NDArray[np.uint8] | N
     """Separate colour from alpha; palette transparency and premultiplied modes included."""
     mode = im.mode
     if mode == "P":
-        has_alpha = "transparency" in im.info or im.palette.mode == "RGBA"
+        has_alpha = "transparency" in im.info or (
+            im.palette is not None and im.palette.mode == "RGBA"
+        )
         im = im.convert("RGBA" if has_alpha else "RGB")
     elif mode == "PA":
         im = im.convert("RGBA")
