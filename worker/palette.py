@@ -11,7 +11,7 @@ Pipeline, each step a small pure function::
     →  count every pixel for its nearest colour (bins far from a border counted whole)
     →  describe (names, OKLCH, text colour), sort, round shares by largest remainder.
 
-Guarantees (Hypothesis-tested in tests/unit/test_palette.py):
+Guarantees (Hypothesis-tested in tests/unit/worker/test_palette.py):
 - 1 <= len(colors) <= k; k is clamped to the distinct colours present;
 - colours sorted by proportion, descending (ties: by hex), no two with the same hex;
 - every ``pixel_count`` > 0 and they sum to ``pixels.counted``; every proportion > 0
@@ -34,8 +34,6 @@ count^p weights and the Weiszfeld steps: see ``kmeans_centres``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,17 +41,21 @@ import numpy as np
 import numpy.typing as npt
 
 from worker import colorspace, errors, naming
+from worker.cluster import (
+    SEED,
+    kmeans_plusplus,
+    lloyd,
+    mean_distance,
+    nearest,
+    single_threaded,
+    squared_distances,
+    weiszfeld,
+)
 from worker.decode import DecodedImage, decode
 from worker.render import largest_remainder
 
 COLOR_SPACES = ("oklab", "cielab", "din99o", "rgb")
 MAX_K = 32
-SEED = 0
-"""k-means++ seed: part of the output contract (same bytes → same palette)."""
-WEISZFELD_FLOOR = 0.5
-"""Smallest distance (clustering-space units, ~ΔE in DIN99o) a Weiszfeld weight divides by."""
-SEEDING_TRIALS = 4
-"""Candidates tried per k-means++ centre (sklearn uses 2 + log k)."""
 FIT_DRAWS = 1024
 """Pixels (drawn systematically from the weighted bins) the reported fit error averages."""
 SHARE_UNITS = 1_000_000
@@ -400,98 +402,6 @@ def one_run(
     return weiszfeld(features, counts.astype(np.float64), centres, options.refine_iters)
 
 
-def mean_distance(
-    features: FloatArray, counts: npt.NDArray[np.int64], centres: FloatArray
-) -> float:
-    """Count-weighted mean distance to the nearest centre: the L1 objective restarts are
-    ranked by (in DIN99o a stand-in for mean ΔE00; k-means' inertia would rank by squares).
-    """
-    nearest_squared = np.min(squared_distances(features, centres), axis=1)
-    return float(counts.astype(np.float64) @ np.sqrt(nearest_squared))
-
-
-def kmeans_plusplus(
-    features: FloatArray, weights: FloatArray, k: int, rng: np.random.Generator
-) -> FloatArray:
-    """Greedy weighted k-means++ (as scikit-learn's, 2 + log k trials per centre).
-
-    Ours rather than sklearn's ``kmeans_plusplus``: that one costs ~0.1 ms of input
-    validation per centre, more than the arithmetic on a few thousand bins.
-    """
-    trials = max(2 + int(np.log(k)), SEEDING_TRIALS)
-    chosen = [pick_weighted(weights, rng, 1)[0]]
-    closest = squared_distances(features, features[chosen])[:, 0]
-    for _ in range(1, k):
-        candidates = pick_weighted(weights * closest, rng, trials)
-        d = np.minimum(closest[:, None], squared_distances(features, features[candidates]))
-        best = int(np.argmin(weights @ d))
-        chosen.append(int(candidates[best]))
-        closest = d[:, best]
-    return features[chosen].copy()
-
-
-def pick_weighted(weights: FloatArray, rng: np.random.Generator, n: int) -> npt.NDArray[np.intp]:
-    """``n`` indices drawn with probability proportional to ``weights``."""
-    cumulative = np.cumsum(weights)
-    if cumulative[-1] <= 0:
-        return np.zeros(n, dtype=np.intp)
-    draws = rng.random(n) * cumulative[-1]
-    return np.minimum(np.searchsorted(cumulative, draws, side="right"), len(weights) - 1)
-
-
-def squared_distances(points: FloatArray, centres: FloatArray) -> FloatArray:
-    """(n, m) squared Euclidean distances as |x|^2 - 2 x.c + |c|^2 (one BLAS product).
-
-    Why this form: on a few thousand points numpy's per-call cost dominates, and the
-    product is one call where a per-channel difference is nine. Callers run it inside
-    ``single_threaded()``, so BLAS sums in one fixed order and results are reproducible.
-    """
-    d = points @ (-2.0 * centres.T)
-    d += np.einsum("ij,ij->i", points, points)[:, None]
-    d += np.einsum("ij,ij->i", centres, centres)[None, :]
-    return np.maximum(d, 0.0, out=d)
-
-
-def lloyd(features: FloatArray, weights: FloatArray, init: FloatArray, max_iter: int) -> FloatArray:
-    """scikit-learn's weighted Lloyd k-means from ``init`` (runs inside ``single_threaded``).
-
-    Validation is skipped: the arrays are ours, finite and well-formed by construction.
-    """
-    import sklearn  # deferred: the api_stub never pays for sklearn
-    from sklearn.cluster import KMeans
-
-    model = KMeans(n_clusters=len(init), init=init, n_init=1, max_iter=max_iter, random_state=SEED)
-    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        model.fit(features, sample_weight=weights)
-    return np.asarray(model.cluster_centers_, dtype=np.float64)
-
-
-def weiszfeld(
-    features: FloatArray, counts: FloatArray, centres: FloatArray, iterations: int
-) -> FloatArray:
-    """``iterations`` Weiszfeld steps: each centre towards its members' geometric median.
-
-    Distances are floored at ``WEISZFELD_FLOOR`` (about one ΔE), so a bin sitting on a
-    centre cannot take all the weight.
-    """
-    for _ in range(iterations):
-        d = squared_distances(features, centres)
-        labels = np.argmin(d, axis=1)
-        distance = np.sqrt(d[np.arange(len(features)), labels])
-        w = counts / np.maximum(distance, WEISZFELD_FLOOR)
-        total = np.bincount(labels, weights=w, minlength=len(centres))
-        sums = [np.bincount(labels, weights=w * features[:, c], minlength=len(centres))
-                for c in range(features.shape[1])]  # fmt: skip
-        moved = np.stack(sums, axis=1) / np.maximum(total, 1e-300)[:, None]
-        centres = np.where((total > 0)[:, None], moved, centres)
-    return centres
-
-
-def nearest(points: FloatArray, centres: FloatArray) -> npt.NDArray[np.intp]:
-    """Index of the nearest centre (squared Euclidean) for each point; ties → lowest."""
-    return np.argmin(squared_distances(points, centres), axis=1)
-
-
 def merge_close(
     rgbs: UInt8Array, features: FloatArray, counts: npt.NDArray[np.int64], options: Options
 ) -> UInt8Array:
@@ -590,27 +500,3 @@ def to_hex(rgb: npt.ArrayLike) -> str:
     """uint8 triple → '#rrggbb'."""
     r, g, b = (int(v) for v in np.asarray(rgb).reshape(3))
     return f"#{r:02x}{g:02x}{b:02x}"
-
-
-_CONTROLLER: Any = None
-
-
-@contextmanager
-def single_threaded() -> Iterator[None]:
-    """Limit OpenMP/BLAS to one thread around the clustering.
-
-    The controller only sees libraries loaded when it is built: sklearn (and with it
-    libgomp) is imported first, or OpenMP would silently stay multi-threaded.
-
-    Why: the problems are small (a few thousand weighted points), where threads cost more
-    than they save, Celery already runs one process per core, and sklearn's multi-thread
-    reduction order would make centres depend on the thread count.
-    """
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        import sklearn.cluster  # noqa: F401  loads the OpenMP runtime the controller must see
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    with _CONTROLLER.limit(limits=1):
-        yield

@@ -14,7 +14,7 @@ from PIL import Image, ImageCms
 from worker import errors
 from worker.decode import ALLOWED_FORMATS, decode, draft_request, scale_to_uint8
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:

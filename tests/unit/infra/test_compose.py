@@ -18,7 +18,7 @@ import yaml
 
 from worker.config import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "docker-compose.yml"
 APP_SERVICES = ("api_stub", "worker")
 WEBHOOK_ID = "PALETTE"

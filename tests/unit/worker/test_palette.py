@@ -17,7 +17,7 @@ from PIL import Image
 from worker import colorspace, errors
 from worker.palette import COLOR_SPACES, extract
 
-DATA = Path(__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 TRUTH = json.loads((DATA / "truth.json").read_text())
 
 
