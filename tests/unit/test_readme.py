@@ -21,6 +21,13 @@ def test_every_variable_the_code_reads_is_documented() -> None:
     assert missing == []
 
 
+def test_every_variable_the_readme_names_exists() -> None:
+    code = _variables_in_code()
+    compose = (ROOT / "docker-compose.yml").read_text()
+    named = set(re.findall(r"`(PALETTE_[A-Z0-9_]+)`", README))
+    assert sorted(v for v in named if v not in code and v not in compose) == []
+
+
 def test_the_two_commands_are_there_and_ci_runs_the_test_one() -> None:
     assert "make demo" in README
     assert "make test" in README
