@@ -9,6 +9,7 @@ from __future__ import annotations
 import mimetypes
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,22 @@ from worker.jobs import result_keys
 from worker.storage import Storage, get_json
 
 POLL_INTERVAL_S = 0.1
+REUSE_GRACE_S = 3.0
+"""How long a pre-existing result for identical bytes may still be replaced."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    key: str
+    etag: str | None
+    previous: str | None
+    """``created_at`` of the result that existed before the upload, if any."""
+
+    def accepts(self, doc: dict[str, Any], settled: bool) -> bool:
+        """The result of this upload: its ETag, and new (or the old one, once settled)."""
+        if self.etag is not None and doc.get("source", {}).get("etag") != self.etag:
+            return False
+        return settled or doc.get("created_at") != self.previous
 
 
 def submit_files(
@@ -32,38 +49,45 @@ def submit_files(
     A result that has not appeared within ``timeout`` seconds is reported as
     ``{"status": "pending"}`` rather than waited on for ever.
     """
-    uploaded: list[tuple[str, str | None]] = []
+    uploaded: list[Upload] = []
     for path in paths:
         key = prefix + path.name
+        previous = get_json(storage, settings.output_bucket, result_keys(key)[0]) or {}
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         storage.put(settings.input_bucket, key, path.read_bytes(), content_type)
         info = storage.head(settings.input_bucket, key)
-        uploaded.append((key, info.etag if info else None))
+        etag = info.etag if info else None
+        uploaded.append(Upload(key, etag, previous.get("created_at")))
     return wait_for_results(storage, settings, uploaded, timeout, on_result)
 
 
 def wait_for_results(
     storage: Storage,
     settings: Settings,
-    uploaded: Sequence[tuple[str, str | None]],
+    uploaded: Sequence[Upload],
     timeout: float,
     on_result: Callable[[str], object] | None = None,
 ) -> list[dict[str, Any]]:
     """Poll the output bucket until each key has a result recording its ETag.
 
-    ``on_result(key)`` is called as each one arrives, for a progress display.
+    Re-uploading identical bytes keeps the ETag, so a result that was already there
+    (``Upload.previous``) is taken only after ``REUSE_GRACE_S`` without a newer one: by
+    then the worker has either kept it (current for these bytes, options and version)
+    or is replacing it. ``on_result(key)`` is called as each one arrives.
     """
     results: dict[str, dict[str, Any]] = {}
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while len(results) < len(uploaded) and time.monotonic() < deadline:
-        for key, etag in uploaded:
-            if key in results:
+        settled = time.monotonic() - started >= REUSE_GRACE_S
+        for upload in uploaded:
+            if upload.key in results:
                 continue
-            doc = get_json(storage, settings.output_bucket, result_keys(key)[0])
-            if doc is not None and (etag is None or doc.get("source", {}).get("etag") == etag):
-                results[key] = doc
+            doc = get_json(storage, settings.output_bucket, result_keys(upload.key)[0])
+            if doc is not None and upload.accepts(doc, settled):
+                results[upload.key] = doc
                 if on_result:
-                    on_result(key)
+                    on_result(upload.key)
         if len(results) < len(uploaded):
             time.sleep(POLL_INTERVAL_S)
-    return [results.get(key, {"status": "pending", "source": {"key": key}}) for key, _ in uploaded]
+    return [results.get(u.key, {"status": "pending", "source": {"key": u.key}}) for u in uploaded]

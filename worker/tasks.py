@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from worker import document, palette, render
@@ -109,15 +109,19 @@ def store_failure(
 
 
 def _already_done(storage: Storage, bucket: str, json_key: str, etag: str | None, k: int) -> bool:
-    """A stored result for this exact object version and options makes the job a no-op."""
+    """A stored result of this object version, made by this worker version with these
+    options, makes the job a no-op; a result of an older worker or other options (say
+    after an upgrade that changed the algorithm) is recomputed, even for the same bytes."""
     if etag is None:
         return False
     existing = get_json(storage, bucket, json_key)
     if existing is None or existing.get("status") != "done":
         return False
-    same_version = existing.get("source", {}).get("etag") == etag
-    same_k = existing.get("options", {}).get("k") == k
-    return bool(same_version and same_k)
+    return bool(
+        existing.get("source", {}).get("etag") == etag
+        and existing.get("options") == asdict(palette.make_options(k, {}))
+        and existing.get("worker") == document.worker_info()
+    )
 
 
 _JSON = "application/json"

@@ -102,3 +102,17 @@ def test_same_bytes_same_palette(
     b = json.loads(_stored(storage, "palettes", "b.jpg.json"))
     assert a["colors"] == b["colors"]
     assert _stored(storage, "palettes", "a.jpg.png") == _stored(storage, "palettes", "b.jpg.png")
+
+
+def test_a_result_of_another_worker_version_or_options_is_recomputed(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    """After an upgrade, re-sending the same bytes must not serve the old algorithm's palette."""
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    etag = storage.head("images", "a.jpg").etag
+    process(Job("images", "a.jpg", etag), storage, settings)
+    for stale in ({"worker": {"version": "0.0.1"}}, {"options": {"k": 5, "sample_size": 1}}):
+        doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
+        storage.put("palettes", "a.jpg.json", json.dumps({**doc, **stale}).encode(), "")
+        again = process(Job("images", "a.jpg", etag), storage, settings)
+        assert again.status == "done", stale
