@@ -20,6 +20,7 @@ import pytest
 from infra import stack as stack_mod
 from infra.processes import Proc, StackError, pick_port_pair
 from tests.integration.corpus import MAX_BYTES
+from tests.integration.helpers import flush_redis
 from worker.config import Settings
 
 UP_TIMEOUT = 120.0
@@ -85,16 +86,6 @@ def _broker_url() -> tuple[str, bool]:
     return f"redis://127.0.0.1:{free_port()}/0", False
 
 
-def _flush(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=5)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
 def _s3_client(settings: Settings) -> Any:
     import boto3
     from botocore.config import Config
@@ -115,7 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     stack_dir = tmp_path_factory.mktemp("stack")
     broker_url, external = _broker_url()
     if external:
-        _flush(broker_url)
+        flush_redis(broker_url)
     environ = stack_environ(stack_dir, broker_url)
     try:
         stack_mod.up(stack_dir, environ=environ, timeout=UP_TIMEOUT)
@@ -132,4 +123,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         s3.close()
         stack_mod.down(stack_dir)
         if external:
-            _flush(broker_url)
+            flush_redis(broker_url)

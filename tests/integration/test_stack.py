@@ -24,6 +24,7 @@ from infra import stack as stack_mod
 from infra.processes import Proc, StackError, group_members, is_alive
 from infra.state import load
 from tests.integration.conftest import UP_TIMEOUT, free_port, stack_environ
+from tests.integration.helpers import flush_redis
 from worker.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -64,23 +65,13 @@ class Lifecycle:
         return dict(state.procs)
 
 
-def _flush(url: str) -> None:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_timeout=5)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="module")
 def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lifecycle]:
     stack_dir = tmp_path_factory.mktemp("lifecycle")
     external = broker.ping(EXTERNAL_BROKER)
     url = EXTERNAL_BROKER if external else f"redis://127.0.0.1:{free_port()}/0"
     if external:
-        _flush(url)
+        flush_redis(url)
     life = Lifecycle(stack_dir, stack_environ(stack_dir, url), external)
     try:
         life.up()
@@ -88,7 +79,7 @@ def lifecycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lifecycle]:
     finally:
         stack_mod.down(stack_dir)
         if external:
-            _flush(url)
+            flush_redis(url)
 
 
 def test_status_shows_every_component_healthy(lifecycle: Lifecycle) -> None:

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from api_stub import web
 from api_stub.app import create_app
 from api_stub.events import unsafe_key_reason
+from tests.unit.api_stub.fakes import FakeQueue
 from worker.config import Settings
-from worker.errors import BrokerUnavailable, StorageUnavailable
-from worker.jobs import Job
+from worker.errors import StorageUnavailable
 from worker.storage import MemoryStorage, ObjectInfo
 
 EVENTS = Path(__file__).resolve().parents[2] / "data" / "events"
@@ -49,21 +49,6 @@ class Client:
 
     def post(self, url: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", url, **kwargs)
-
-
-class FakeQueue:
-    def __init__(self, fail_at: int | None = None) -> None:
-        self.jobs: list[Job] = []
-        self.fail_at = fail_at
-
-    def enqueue(self, job: Job) -> str:
-        if self.fail_at is not None and len(self.jobs) >= self.fail_at:
-            raise BrokerUnavailable("broker unavailable: ConnectionRefusedError")
-        self.jobs.append(job)
-        return job.id
-
-    def ping(self) -> bool:
-        return self.fail_at is None
 
 
 class DownStorage(MemoryStorage):
