@@ -74,11 +74,9 @@ DONE_TIMEOUT_S = 120.0
 
 
 def _stat(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2 :].split()
+    from infra.processes import stat_fields
+
+    return stat_fields(pid)
 
 
 def tree_cpu_s(root: int) -> float:

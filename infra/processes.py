@@ -50,7 +50,7 @@ class Proc:
 # --- /proc ------------------------------------------------------------------------------
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
@@ -61,7 +61,7 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 def start_ticks(pid: int) -> int | None:
     """The process start time; together with the pid it names one process for good."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return None if fields is None else int(fields[19])
 
 
@@ -69,7 +69,7 @@ def is_alive(proc: Proc | None) -> bool:
     """True when the process exists, is not a zombie, and is the one we started."""
     if proc is None:
         return False
-    fields = _stat_fields(proc.pid)
+    fields = stat_fields(proc.pid)
     if fields is None or fields[0] in _GONE_STATES:
         return False
     return int(fields[19]) == proc.start_ticks
@@ -81,7 +81,7 @@ def group_members(pgid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        fields = _stat_fields(int(entry.name))
+        fields = stat_fields(int(entry.name))
         if fields is not None and fields[0] not in _GONE_STATES and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return members

@@ -93,13 +93,9 @@ def _alive(pid: int) -> bool:
 
 def _stat(pid: int) -> list[str] | None:
     """State, ppid, ... of /proc/<pid>/stat (after the command name), or None if gone."""
-    from pathlib import Path
+    from infra.processes import stat_fields
 
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rindex(")") + 2 :].split()
+    return stat_fields(pid)
 
 
 def flush_redis(url: str) -> None:
