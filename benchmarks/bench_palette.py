@@ -355,16 +355,11 @@ def share_table(files: list[Path], k: int) -> None:
 CURVE: dict[str, dict[str, Any]] = {
     "default": {},
     "no Weiszfeld": {"refine_iters": 0},
-    "counts^1 at every k": {"weight_power": 1.0},
-    "counts^1.25 at every k": {"weight_power": 1.25},
-    "4-bit bins": {"quantize_bits": 4},
-    "1/8 draft": {"draft_pixels": 3_000},
-    "1/2 draft, all pixels clustered": {"draft_pixels": 50_000, "cluster_pixels": 200_000},
+    "1 Weiszfeld step": {"refine_iters": 1},
+    "2 Weiszfeld steps": {"refine_iters": 2},
+    "Lloyd max_iter 5": {"max_iter": 5},
+    "Lloyd max_iter 20": {"max_iter": 20},
     "n_init 3": {"n_init": 3},
-    "previous core (4-bit, power 1, n_init 3, no refine, 1/2 draft)": {
-        "quantize_bits": 4, "weight_power": 1.0, "n_init": 3, "refine_iters": 0,
-        "max_iter": 300, "draft_pixels": 50_000, "cluster_pixels": 200_000,
-    },
 }  # fmt: skip
 """Option sets of ours for the speed/fit curve (``--curve``)."""
 

@@ -8,6 +8,7 @@ makes the sums, hence the centres, independent of the machine's core count.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -44,11 +45,12 @@ def kmeans_plusplus(
     validation per centre, more than the arithmetic on a few thousand bins.
     """
     trials = max(2 + int(np.log(k)), SEEDING_TRIALS)
+    norms = row_norms(features)
     chosen = [pick_weighted(weights, rng, 1)[0]]
-    closest = squared_distances(features, features[chosen])[:, 0]
+    closest = squared_distances(features, features[chosen], norms)[:, 0]
     for _ in range(1, k):
         candidates = pick_weighted(weights * closest, rng, trials)
-        d = np.minimum(closest[:, None], squared_distances(features, features[candidates]))
+        d = np.minimum(closest[:, None], squared_distances(features, features[candidates], norms))
         best = int(np.argmin(weights @ d))
         chosen.append(int(candidates[best]))
         closest = d[:, best]
@@ -64,31 +66,69 @@ def pick_weighted(weights: FloatArray, rng: np.random.Generator, n: int) -> npt.
     return np.minimum(np.searchsorted(cumulative, draws, side="right"), len(weights) - 1)
 
 
-def squared_distances(points: FloatArray, centres: FloatArray) -> FloatArray:
+def row_norms(points: FloatArray) -> FloatArray:
+    """|x|^2 of each row: computed once per problem, reused by every distance call."""
+    return np.einsum("ij,ij->i", points, points)
+
+
+def squared_distances(
+    points: FloatArray, centres: FloatArray, point_norms: FloatArray | None = None
+) -> FloatArray:
     """(n, m) squared Euclidean distances as |x|^2 - 2 x.c + |c|^2 (one BLAS product).
 
     Why this form: on a few thousand points numpy's per-call cost dominates, and the
     product is one call where a per-channel difference is nine. Callers run it inside
     ``single_threaded()``, so BLAS sums in one fixed order and results are reproducible.
+    ``point_norms``: ``row_norms(points)``, when the caller has it already.
     """
     d = points @ (-2.0 * centres.T)
-    d += np.einsum("ij,ij->i", points, points)[:, None]
-    d += np.einsum("ij,ij->i", centres, centres)[None, :]
+    d += (row_norms(points) if point_norms is None else point_norms)[:, None]
+    d += row_norms(centres)[None, :]
     return np.maximum(d, 0.0, out=d)
 
 
 def lloyd(features: FloatArray, weights: FloatArray, init: FloatArray, max_iter: int) -> FloatArray:
     """scikit-learn's weighted Lloyd k-means from ``init`` (runs inside ``single_threaded``).
 
-    Validation is skipped: the arrays are ours, finite and well-formed by construction.
+    Called through its Cython kernel, ``_kmeans_single_lloyd``, the loop ``KMeans.fit``
+    runs: ``fit`` adds ~1 ms of validation, centring and thread-pool set-up around a
+    loop that takes ~0.1 ms on a few thousand bins. The kernel is private to scikit-learn,
+    so a version without it falls back to ``KMeans.fit`` with the same settings (tol=0:
+    both stop at the same iteration; tests/unit/worker/test_cluster.py checks they agree).
     """
-    import sklearn  # deferred: the api_stub never pays for sklearn
+    kernel = _lloyd_kernel()
+    if kernel is not None:
+        _, _, centres, _ = kernel(
+            features, weights, np.array(init, dtype=np.float64), max_iter=max_iter, tol=0.0,
+            n_threads=1,
+        )  # fmt: skip
+        return np.asarray(centres, dtype=np.float64)
+    return lloyd_public(features, weights, init, max_iter)
+
+
+def lloyd_public(
+    features: FloatArray, weights: FloatArray, init: FloatArray, max_iter: int
+) -> FloatArray:
+    """The same Lloyd iterations through scikit-learn's public ``KMeans``."""
+    import sklearn
     from sklearn.cluster import KMeans
 
-    model = KMeans(n_clusters=len(init), init=init, n_init=1, max_iter=max_iter, random_state=SEED)
+    model = KMeans(
+        n_clusters=len(init), init=init, n_init=1, max_iter=max_iter, tol=0.0, random_state=SEED
+    )
     with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         model.fit(features, sample_weight=weights)
     return np.asarray(model.cluster_centers_, dtype=np.float64)
+
+
+@functools.cache
+def _lloyd_kernel() -> Any:
+    """scikit-learn's private Lloyd loop, or None when this version has no such function."""
+    try:
+        from sklearn.cluster._kmeans import _kmeans_single_lloyd
+    except ImportError:
+        return None
+    return _kmeans_single_lloyd
 
 
 def weiszfeld(
@@ -97,18 +137,19 @@ def weiszfeld(
     """``iterations`` Weiszfeld steps: each centre towards its members' geometric median.
 
     Distances are floored at ``WEISZFELD_FLOOR`` (about one ΔE), so a bin sitting on a
-    centre cannot take all the weight.
+    centre cannot take all the weight. Each step's weighted sums are one product of a
+    one-hot membership matrix with [w x, w] (fewer numpy calls than a bincount per axis).
     """
+    norms = row_norms(features)
+    one_hot = np.eye(len(centres))
+    rows = np.arange(len(features))
     for _ in range(iterations):
-        d = squared_distances(features, centres)
+        d = squared_distances(features, centres, norms)
         labels = np.argmin(d, axis=1)
-        distance = np.sqrt(d[np.arange(len(features)), labels])
-        w = counts / np.maximum(distance, WEISZFELD_FLOOR)
-        total = np.bincount(labels, weights=w, minlength=len(centres))
-        sums = [np.bincount(labels, weights=w * features[:, c], minlength=len(centres))
-                for c in range(features.shape[1])]  # fmt: skip
-        moved = np.stack(sums, axis=1) / np.maximum(total, 1e-300)[:, None]
-        centres = np.where((total > 0)[:, None], moved, centres)
+        w = counts / np.maximum(np.sqrt(d[rows, labels]), WEISZFELD_FLOOR)
+        sums = one_hot[labels].T @ np.column_stack([features * w[:, None], w])
+        total = sums[:, -1:]
+        centres = np.where(total > 0, sums[:, :-1] / np.maximum(total, 1e-300), centres)
     return centres
 
 

@@ -217,6 +217,11 @@ def relative_luminance(rgb8: npt.ArrayLike) -> FloatArray:
 
 
 _DIN99_ANGLE = np.radians(26.0)
+_DIN99_COS, _DIN99_SIN = np.cos(_DIN99_ANGLE), np.sin(_DIN99_ANGLE)
+_DIN99_EF = np.array([[_DIN99_COS, _DIN99_SIN], [-0.83 * _DIN99_SIN, 0.83 * _DIN99_COS]])
+"""(a, b) → (e, f): rotate by -26° and squeeze the new b axis by 0.83."""
+_DIN99_BACK = np.array([[_DIN99_COS, -_DIN99_SIN], [_DIN99_SIN, _DIN99_COS]])
+"""(e, f) → the DIN99o chroma axes: rotate back by +26°."""
 
 
 def lab_to_din99o(lab: npt.ArrayLike) -> FloatArray:
@@ -224,16 +229,19 @@ def lab_to_din99o(lab: npt.ArrayLike) -> FloatArray:
 
     Why: k-means minimises Euclidean distances; in DIN99o they track the CIEDE2000 the
     palette is judged by (lightness and chroma compressed as ΔE00 does) more closely than
-    in CIELAB, at the cost of a log and an atan2 per colour.
+    in CIELAB. Written without trigonometry (the hue is only rotated and scaled back):
+    this runs on every ambiguous pixel, and cos(atan2(f, e) + θ) = (e cos θ - f sin θ) / h.
     """
     lab = np.asarray(lab, dtype=np.float64)
-    cos, sin = np.cos(_DIN99_ANGLE), np.sin(_DIN99_ANGLE)
     lightness = 303.67 * np.log1p(0.0039 * lab[..., 0])
-    e = cos * lab[..., 1] + sin * lab[..., 2]
-    f = 0.83 * (-sin * lab[..., 1] + cos * lab[..., 2])
-    chroma = np.log1p(0.075 * np.hypot(e, f)) / 0.0435
-    hue = np.arctan2(f, e) + _DIN99_ANGLE
-    return np.stack([lightness, chroma * np.cos(hue), chroma * np.sin(hue)], axis=-1)
+    ef = lab[..., 1:] @ _DIN99_EF.T
+    h = np.sqrt(np.einsum("...i,...i->...", ef, ef))
+    s = 0.075 * h
+    positive = s > 0.0
+    ratio = np.log1p(s, where=positive, out=np.ones_like(s))
+    np.divide(ratio, s, where=positive, out=ratio)  # log1p(s) / s -> 1 as s -> 0
+    ab = (ef @ _DIN99_BACK.T) * (ratio * (0.075 / 0.0435))[..., None]
+    return np.concatenate([lightness[..., None], ab], axis=-1)
 
 
 def din99o_to_lab(din: npt.ArrayLike) -> FloatArray:

@@ -17,6 +17,11 @@ Colour handling, so that the palette describes what a viewer shows:
 
 JPEG files larger than needed are decoded with ``draft`` at 1/2, 1/4 or 1/8 scale (the
 DCT does it almost for free); ``source`` still reports the stored width and height.
+When the caller needs only a sample (``sample_pixels``), the decoded grid is thinned by
+nearest-neighbour *before* orientation, alpha and colour management: every later step then
+touches ~50,000 pixels instead of all of them (an Adobe RGB photo of 640x427: the
+LittleCMS pass drops from ~4 ms to ~0.5 ms). Nearest-neighbour picks pixels, it never
+averages them, so the sample holds colours that are really in the image.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
+from PIL import Image, ImageCms, UnidentifiedImageError, features
 
 from worker import errors
 
@@ -77,16 +82,32 @@ _COLOUR_MODES_FOR_ICC = {"RGB", "CMYK", "L", "LAB"}
 class DecodedImage:
     """A decoded image, ready to be sampled.
 
-    ``rgb``: uint8 array (H, W, 3), sRGB, orientation applied, possibly draft-reduced.
+    ``packed``: uint32 array (H, W), one sRGB pixel per item as r | g << 8 | b << 16 (the
+    top byte is padding: ignore it), orientation applied, possibly draft-reduced or
+    thinned to a sample grid. Why packed: numpy then handles a pixel as one contiguous
+    item, several times cheaper than three strided channels.
     ``alpha``: uint8 array (H, W), or None when the image has no alpha at all.
     ``source``: facts about the stored image (format, stored width/height, mode, ...).
     ``decoding``: how it was decoded (draft scale, decoded size) - not facts of the image.
     """
 
-    rgb: npt.NDArray[np.uint8]
+    packed: npt.NDArray[np.uint32]
     alpha: npt.NDArray[np.uint8] | None
     source: dict[str, Any]
     decoding: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rgb(self) -> npt.NDArray[np.uint8]:
+        """(H, W, 3) uint8 view of ``packed``."""
+        height, width = self.packed.shape
+        return self.packed.view(np.uint8).reshape(height, width, 4)[..., :3]
+
+
+def pack_rgb(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint32]:
+    """(..., 3) uint8 → (...) uint32 r | g << 8 | b << 16 (little-endian byte order)."""
+    wide = np.zeros((*rgb.shape[:-1], 4), dtype=np.uint8)
+    wide[..., :3] = rgb
+    return wide.view("<u4")[..., 0]
 
 
 def decode(
@@ -95,11 +116,14 @@ def decode(
     max_bytes: int | None = None,
     max_pixels: int | None = None,
     target_pixels: int | None = None,
+    sample_pixels: int | None = None,
 ) -> DecodedImage:
     """Decode ``data`` defensively; raise a ``PermanentError`` subclass on bad input.
 
     ``target_pixels``: the number of pixels the caller needs; JPEGs with at least 4x as
     many are decoded at a reduced scale that still yields at least that many.
+    ``sample_pixels``: keep at most about that many pixels, an even grid over the image
+    (``rgb`` is then that grid); None keeps every decoded pixel.
 
     Warnings Pillow emits are recorded (never printed, never raised) for the duration of
     the call; ``warnings.catch_warnings`` is process-global in Python 3.11, which is fine
@@ -113,16 +137,18 @@ def decode(
             check_pixels(im.size, max_pixels, bomb_warned=_bomb_warned(caught))
             source = image_facts(im)
             scale = apply_draft(im, target_pixels)
-            rgb, alpha, icc_state = _pixels(im, source)
+            packed, alpha, icc_state, decoded = _pixels(im, source, sample_pixels)
         finally:
             im.close()
     source["icc"] = icc_state
     decoding = {
         "draft_scale": scale,
-        "decoded_width": int(rgb.shape[1]),
-        "decoded_height": int(rgb.shape[0]),
+        "decoded_width": decoded[0],
+        "decoded_height": decoded[1],
+        "grid_width": int(packed.shape[1]),
+        "grid_height": int(packed.shape[0]),
     }
-    return DecodedImage(rgb=rgb, alpha=alpha, source=source, decoding=decoding)
+    return DecodedImage(packed=packed, alpha=alpha, source=source, decoding=decoding)
 
 
 def check_bytes(data: bytes, max_bytes: int | None) -> None:
@@ -240,22 +266,71 @@ def apply_draft(im: Image.Image, target_pixels: int | None) -> int:
 
 
 def _pixels(
-    im: Image.Image, source: dict[str, Any]
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8] | None, str]:
-    """Load frame 0, orient it and bring it to 8-bit sRGB + optional alpha."""
+    im: Image.Image, source: dict[str, Any], sample_pixels: int | None
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint8] | None, str, tuple[int, int]]:
+    """Load frame 0, thin it to the sample grid, orient it, bring it to 8-bit sRGB + alpha.
+
+    Also returns the decoded (width, height), before thinning.
+    """
     try:
         im.seek(0)
         im.load()
-        if source["orientation"] != 1:
-            im = ImageOps.exif_transpose(im)
+        decoded = im.size
+        icc = im.info.get("icc_profile")
+        im = sample_grid(im, sample_pixels)
+        im = orient(im, source["orientation"])
         colour, alpha = split_alpha(im)
-        colour, icc_state = to_srgb(colour, im.info.get("icc_profile"))
-        rgb = rgb_array(colour)
+        colour, icc_state = to_srgb(colour, icc)
+        packed = packed_array(colour)
     except errors.PaletteError:
         raise
     except _PILLOW_DECODE_ERRORS as exc:
         raise errors.CorruptImage(f"cannot decode the image: {exc}") from exc
-    return rgb, alpha, icc_state
+    return packed, alpha, icc_state, decoded
+
+
+def grid_size(size: tuple[int, int], sample_pixels: int) -> tuple[int, int] | None:
+    """The (width, height) of an even grid of at most ``sample_pixels``, or None if the
+    image is no larger. The aspect ratio is kept; neither side drops below 1."""
+    width, height = size
+    if width * height <= sample_pixels:
+        return None
+    factor = math.sqrt(width * height / sample_pixels)
+    return max(1, min(width, int(width / factor))), max(1, min(height, int(height / factor)))
+
+
+def sample_grid(im: Image.Image, sample_pixels: int | None) -> Image.Image:
+    """Nearest-neighbour thinning to at most ``sample_pixels`` (every mode Pillow resizes).
+
+    Why nearest and not a filter: a filter averages neighbours into colours that are not
+    in the image (texture turns to mush, shares move); nearest picks real pixels on an
+    even, fractional-step grid, which does not fall into step with 1-pixel patterns.
+    """
+    size = None if sample_pixels is None else grid_size(im.size, sample_pixels)
+    if size is None:
+        return im
+    try:
+        return im.resize(size, Image.Resampling.NEAREST)
+    except ValueError:  # a mode Pillow cannot resize: keep every pixel, sample later
+        return im
+
+
+_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation → the transpose that shows the image upright (as ``exif_transpose``)."""
+
+
+def orient(im: Image.Image, orientation: int) -> Image.Image:
+    """Apply the EXIF orientation read from the header (the sample grid has no EXIF)."""
+    method = _TRANSPOSES.get(orientation)
+    return im if method is None else im.transpose(method)
 
 
 def split_alpha(im: Image.Image) -> tuple[Image.Image, npt.NDArray[np.uint8] | None]:
@@ -325,15 +400,19 @@ def _lab_transform() -> ImageCms.ImageCmsTransform:
     return ImageCms.buildTransform(lab, _SRGB_PROFILE, "LAB", "RGB")
 
 
-def rgb_array(im: Image.Image) -> npt.NDArray[np.uint8]:
-    """Any colour-only mode to an (H, W, 3) uint8 array, scaling deep modes."""
+def packed_array(im: Image.Image) -> npt.NDArray[np.uint32]:
+    """Any colour-only mode to an (H, W) packed uint32 array, scaling deep modes.
+
+    Pillow's RGBX conversion writes the packed layout directly (the X byte is padding).
+    """
     mode = im.mode
-    if mode == "RGB":
-        return np.asarray(im)
     if mode.startswith("I;16") or mode in ("I", "F"):
         gray = scale_to_uint8(np.asarray(im))
-        return np.repeat(gray[:, :, None], 3, axis=2)
-    return np.asarray(im.convert("RGB"))
+        return pack_rgb(np.repeat(gray[:, :, None], 3, axis=2))
+    if mode not in ("RGB", "L"):
+        im = im.convert("RGB")
+    rgbx = np.asarray(im.convert("RGBX"))
+    return rgbx.view("<u4")[..., 0]
 
 
 def scale_to_uint8(values: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:

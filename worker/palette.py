@@ -2,14 +2,21 @@
 
 Pipeline, each step a small pure function::
 
-    decode (JPEG draft down to >= draft_pixels)  →  sample (strided, alpha-masked, <= sample_size)
+    decode (JPEG draft down to >= draft_pixels, then a nearest-neighbour grid of
+            <= sample_size pixels, oriented and colour-managed; one uint32 per pixel)
+    →  sample (drop transparent pixels)
     →  quantise (5-bit bins: bin means + counts, and each pixel's bin)
-    →  cluster the bins of a strided subset of <= cluster_pixels pixels in DIN99o:
-       weighted k-means++ (seeded) → scikit-learn Lloyd (weights count^p, p 1-1.25, 1 thread)
-       → Weiszfeld steps (towards each cluster's geometric median)
+    →  cluster the bins in DIN99o: weighted k-means++ (seeded) → scikit-learn's Lloyd
+       kernel (weights count^p, p 1-1.25, 1 thread) → a Weiszfeld step (towards each
+       cluster's geometric median)
     →  round to sRGB, merge colours closer than a JND
-    →  count every pixel for its nearest colour (bins far from a border counted whole)
+    →  count every pixel for its nearest colour (bins far from a border counted whole,
+       at most EXACT_PIXELS of the others converted one by one)
     →  describe (names, OKLCH, text colour), sort, round shares by largest remainder.
+
+Where the time goes (``benchmarks/bench_palette.py``; a 0.3 MP JPEG takes ~4 ms): the
+JPEG decode ~1 ms, then a dozen numpy steps of 0.1-0.7 ms each on 50,000 pixels or
+~3,000 bins. Every step works on the sample grid, never on the full image.
 
 Guarantees (Hypothesis-tested in tests/unit/worker/test_palette.py):
 - 1 <= len(colors) <= k; k is clamped to the distinct colours present;
@@ -51,7 +58,7 @@ from worker.cluster import (
     squared_distances,
     weiszfeld,
 )
-from worker.decode import DecodedImage, decode
+from worker.decode import DecodedImage, decode, pack_rgb
 from worker.render import largest_remainder
 
 COLOR_SPACES = ("oklab", "cielab", "din99o", "rgb")
@@ -63,6 +70,8 @@ SHARE_UNITS = 1_000_000
 
 FloatArray = npt.NDArray[np.float64]
 UInt8Array = npt.NDArray[np.uint8]
+PackedArray = npt.NDArray[np.uint32]
+"""Pixels as r | g << 8 | b << 16 in one uint32 each (``worker.decode.DecodedImage``)."""
 
 
 @dataclass(frozen=True)
@@ -74,13 +83,12 @@ class Options:
     alpha_threshold: int = 128
     sample_size: int = 50_000
     draft_pixels: int = 200_000
-    cluster_pixels: int = 20_000
     quantize_bits: int = 5
     merge_delta_e: float = 1.0
     n_init: int = 1
     weight_power: float | None = None
     max_iter: int = 10
-    refine_iters: int = 3
+    refine_iters: int = 1
     seed: int = SEED
 
     def validated(self) -> Options:
@@ -91,7 +99,6 @@ class Options:
             (0 <= self.alpha_threshold <= 255, "alpha_threshold must be 0-255"),
             (self.sample_size >= 1, "sample_size must be >= 1"),
             (self.draft_pixels >= 1, "draft_pixels must be >= 1"),
-            (self.cluster_pixels >= 1, "cluster_pixels must be >= 1"),
             (1 <= self.quantize_bits <= 8, "quantize_bits must be 1-8"),
             (self.merge_delta_e >= 0, "merge_delta_e must be >= 0"),
             (self.n_init >= 1, "n_init must be >= 1"),
@@ -124,7 +131,11 @@ def extract(
     opts = make_options(k, options)
     started = time.perf_counter()
     image = decode(
-        data, max_bytes=max_bytes, max_pixels=max_pixels, target_pixels=draft_target(opts)
+        data,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        target_pixels=draft_target(opts),
+        sample_pixels=opts.sample_size,
     )
     decode_ms = (time.perf_counter() - started) * 1000.0
     result = extract_image(image, opts)
@@ -157,7 +168,7 @@ def extract_image(image: DecodedImage, options: Options) -> dict[str, Any]:
     """Palette of an already decoded image (the pure, Pillow-free half of ``extract``)."""
     options = options.validated()
     started = time.perf_counter()
-    pixels, ignored = sample_pixels(image.rgb, image.alpha, options)
+    pixels, ignored = sample_pixels(image.packed, image.alpha, options)
     if len(pixels) == 0:
         raise errors.FullyTransparent(
             f"no pixel has alpha >= {options.alpha_threshold}; nothing to take colours from"
@@ -174,7 +185,6 @@ def extract_image(image: DecodedImage, options: Options) -> dict[str, Any]:
             "ignored_transparent": int(ignored),
             "sampled": int(len(pixels) + ignored),
             "distinct_quantized": distinct,
-            "clustered": min(len(pixels), options.cluster_pixels),
             **image.decoding,
         },
         "quality": {
@@ -187,17 +197,17 @@ def extract_image(image: DecodedImage, options: Options) -> dict[str, Any]:
 
 
 def sample_pixels(
-    rgb: UInt8Array, alpha: UInt8Array | None, options: Options
-) -> tuple[UInt8Array, int]:
-    """(opaque pixels (N, 3) uint8, number of sampled pixels dropped as transparent).
+    packed: PackedArray, alpha: UInt8Array | None, options: Options
+) -> tuple[PackedArray, int]:
+    """(opaque packed pixels (N,), number of sampled pixels dropped as transparent).
 
     A deterministic strided sample of at most ``sample_size`` pixels: evenly spread over
-    the image, the same every run, and cheap (no random generator, no sort). Images up to
-    the cap (every JPEG drafted to under 4x ``draft_pixels``) are counted whole; 10^5
-    strided pixels put a share within a fraction of a percentage point, and the cap bounds
-    the per-pixel work of ``exact_counts`` (12 MP: 2x10^5 → 10^5 pixels saved ~5 ms).
+    the image, the same every run, and cheap (no random generator, no sort). ``extract``
+    hands over a grid already thinned to that size (``decode(sample_pixels=...)``), so
+    this only flattens it and drops transparent pixels; a bigger array given directly is
+    thinned here. 5x10^4 pixels put every share within ~0.2 pp of the full image's.
     """
-    flat = rgb.reshape(-1, 3)
+    flat = packed.reshape(-1)
     index = strided_index(len(flat), options.sample_size)
     sample = flat if index is None else flat[index]
     if alpha is None:
@@ -215,8 +225,8 @@ def strided_index(n: int, size: int) -> npt.NDArray[np.intp] | None:
     return (np.arange(size, dtype=np.int64) * n // size).astype(np.intp)
 
 
-def quantize(pixels: UInt8Array, bits: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-    """Group pixels into bins of 2^(8-bits) levels per channel.
+def quantize(pixels: PackedArray, bits: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Group packed pixels into bins of 2^(8-bits) levels per channel.
 
     Returns each non-empty bin's *mean* colour (float sRGB 0-255, so quantising loses
     no accuracy in the centres) and its pixel count, ordered by bin index.
@@ -226,23 +236,38 @@ def quantize(pixels: UInt8Array, bits: int) -> tuple[FloatArray, npt.NDArray[np.
 
 
 def quantize_indexed(
-    pixels: UInt8Array, bits: int
+    pixels: PackedArray, bits: int
 ) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.intp]]:
     """``quantize`` plus, for each pixel, the row of its bin in the returned arrays."""
-    shift = 8 - bits
-    q = (pixels >> shift).astype(np.intp)
-    index = (q[:, 0] << (2 * bits)) | (q[:, 1] << bits) | q[:, 2]
+    shift, mask = 8 - bits, (1 << bits) - 1
+    index = (
+        ((pixels >> shift) & mask)
+        | ((pixels >> (8 + shift - bits)) & (mask << bits))
+        | ((pixels >> (16 + shift - 2 * bits)) & (mask << (2 * bits)))
+    ).astype(np.intp)
     size = 1 << (3 * bits)
     counts = np.bincount(index, minlength=size)
     present = np.flatnonzero(counts)
     row = np.zeros(size, dtype=np.intp)
     row[present] = np.arange(len(present))
+    pixel_bin = row[index]
+    kept = counts[present]
+    channels = unpack(pixels)
     sums = np.stack(
-        [np.bincount(index, weights=pixels[:, c], minlength=size)[present] for c in range(3)],
+        [np.bincount(pixel_bin, weights=channels[:, c], minlength=len(present)) for c in range(3)],
         axis=1,
     )
-    kept = counts[present]
-    return sums / kept[:, None], kept.astype(np.int64), row[index]
+    return sums / kept[:, None], kept.astype(np.int64), pixel_bin
+
+
+def pack(rgb: UInt8Array) -> PackedArray:
+    """(N, 3) uint8 → (N,) packed uint32 (the layout of ``DecodedImage.packed``)."""
+    return pack_rgb(np.asarray(rgb, dtype=np.uint8).reshape(-1, 3))
+
+
+def unpack(pixels: PackedArray) -> UInt8Array:
+    """(N,) packed → (N, 3) uint8 view (no copy)."""
+    return pixels.view(np.uint8).reshape(-1, 4)[:, :3]
 
 
 def to_space(rgb255: FloatArray, space: str) -> FloatArray:
@@ -252,11 +277,12 @@ def to_space(rgb255: FloatArray, space: str) -> FloatArray:
     return linear_to_space(colorspace.srgb_to_linear(rgb255 / 255.0), space)
 
 
-def pixels_to_space(pixels: UInt8Array, space: str) -> FloatArray:
-    """uint8 sRGB pixels to the clustering space (linearised by table lookup: cheaper)."""
+def pixels_to_space(pixels: PackedArray, space: str) -> FloatArray:
+    """Packed sRGB pixels to the clustering space (linearised by table lookup: cheaper)."""
+    rgb = unpack(pixels)
     if space == "rgb":
-        return pixels.astype(np.float64)
-    return linear_to_space(colorspace.srgb8_to_linear(pixels), space)
+        return rgb.astype(np.float64)
+    return linear_to_space(colorspace.srgb8_to_linear(rgb), space)
 
 
 def linear_to_space(linear: FloatArray, space: str) -> FloatArray:
@@ -279,50 +305,34 @@ def from_space(points: FloatArray, space: str) -> UInt8Array:
     return colorspace.lab_to_srgb8(points)
 
 
-def cluster_sample(pixels: UInt8Array, size: int) -> UInt8Array:
-    """The strided subset of the counted pixels whose bins the k-means sees.
-
-    Why a subset: clustering cost grows with the number of distinct bins; shares and the
-    fit error still rest on every counted pixel. Why 20,000 and not fewer: a sparser
-    stride can fall into step with an image's structure (on the synthetic JPEG a
-    5,000-pixel subset over-weighted the chroma fringes of a narrow stripe and missed its
-    colour by 6.7 ΔE00); from 20,000 the corpus fit error no longer changes.
-    """
-    index = strided_index(len(pixels), size)
-    return pixels if index is None else pixels[index]
-
-
 def palette_of_pixels(
-    pixels: UInt8Array, options: Options
+    pixels: PackedArray, options: Options
 ) -> tuple[UInt8Array, npt.NDArray[np.int64], float, int]:
     """(colours (m, 3) uint8, pixel counts (m,), fit error ΔE00, distinct bins)."""
     bins, counts, pixel_bin = quantize_indexed(pixels, options.quantize_bits)
-    seeds = quantize(cluster_sample(pixels, options.cluster_pixels), options.quantize_bits)
     features = to_space(bins, options.color_space)
-    rgbs = palette_colours(seeds, features, counts, options)
+    rgbs = palette_colours(features, counts, options)
     palette = to_space(rgbs.astype(np.float64), options.color_space)
     distances = np.sqrt(squared_distances(features, palette))
     labels = np.argmin(distances, axis=1)
     fit = fit_error(bins, counts, rgbs, labels)
-    pixel_counts = exact_counts(pixels, pixel_bin, distances, palette, options)
+    pixel_counts = exact_counts(pixels, pixel_bin, counts, distances, palette, options)
     used = pixel_counts > 0
     return rgbs[used], pixel_counts[used], fit, len(bins)
 
 
 def palette_colours(
-    seeds: tuple[FloatArray, npt.NDArray[np.int64]],
-    features: FloatArray,
-    counts: npt.NDArray[np.int64],
-    options: Options,
+    features: FloatArray, counts: npt.NDArray[np.int64], options: Options
 ) -> UInt8Array:
-    """Cluster the ``seeds`` bins; distinct uint8 colours after merging near-duplicates."""
-    seed_bins, seed_counts = seeds
-    k = min(options.k, len(seed_bins))
-    centres = kmeans_centres(to_space(seed_bins, options.color_space), seed_counts, k, options)
+    """Cluster the bins; distinct uint8 colours after merging near-duplicates."""
+    k = min(options.k, len(features))
+    centres = kmeans_centres(features, counts, k, options)
     rgbs = np.unique(from_space(centres, options.color_space), axis=0)
     return merge_close(rgbs, features, counts, options)
 
 
+EXACT_PIXELS = 10_000
+"""Most pixels ``exact_counts`` converts one by one (~0.35 ms in DIN99o)."""
 AMBIGUITY_PER_LEVEL = {"din99o": 0.625, "cielab": 0.625, "oklab": 0.00625, "rgb": 3.47}
 """Margin, per sRGB level of bin width, under which a bin's pixels are assigned one by one.
 
@@ -333,8 +343,9 @@ to a pixel-by-pixel assignment within 0.05 pp, re-assigning 10-80 % of the pixel
 
 
 def exact_counts(
-    pixels: UInt8Array,
+    pixels: PackedArray,
     pixel_bin: npt.NDArray[np.intp],
+    bin_counts: npt.NDArray[np.int64],
     distances: FloatArray,
     palette: FloatArray,
     options: Options,
@@ -343,19 +354,30 @@ def exact_counts(
 
     ``distances``: (bins, colours) in the clustering space. Why not count per bin: a bin
     straddling the border of two clusters would give all its pixels to one of them (up to
-    3-4 pp of share error at 5 bits on the corpus). A bin whose mean is clearly nearer one
-    colour (margin above ``AMBIGUITY_PER_LEVEL`` x bin width) is counted whole; only the
-    pixels of the other bins are converted and assigned one by one.
+    1.6 pp of share error at 5 bits on the corpus). A bin whose mean is clearly nearer one
+    colour (margin above ``AMBIGUITY_PER_LEVEL`` x bin width) is counted whole; the
+    pixels of the other bins are converted and assigned one by one, at most
+    ``EXACT_PIXELS`` of them: when more are in doubt, an even subset of them decides how
+    all of them split (largest remainder, so counts stay whole and sum right).
     """
-    pixel_labels = np.argmin(distances, axis=1)[pixel_bin]
-    if len(palette) > 1:
-        two = np.partition(distances, 1, axis=1)[:, :2]
-        width = 1 << (8 - options.quantize_bits)
-        ambiguous = two[:, 1] - two[:, 0] < AMBIGUITY_PER_LEVEL[options.color_space] * width
-        one_by_one = ambiguous[pixel_bin]
-        features = pixels_to_space(pixels[one_by_one], options.color_space)
-        pixel_labels[one_by_one] = nearest(features, palette)
-    return np.bincount(pixel_labels, minlength=len(palette)).astype(np.int64)
+    bin_labels = np.argmin(distances, axis=1)
+    if len(palette) == 1:
+        return np.array([len(pixels)], dtype=np.int64)
+    two = np.partition(distances, 1, axis=1)[:, :2]
+    width = 1 << (8 - options.quantize_bits)
+    doubtful_bin = two[:, 1] - two[:, 0] < AMBIGUITY_PER_LEVEL[options.color_space] * width
+    clear = ~doubtful_bin
+    counted = np.bincount(bin_labels[clear], weights=bin_counts[clear], minlength=len(palette))
+    doubtful = np.flatnonzero(doubtful_bin[pixel_bin])
+    if len(doubtful) == 0:
+        return counted.astype(np.int64)
+    index = strided_index(len(doubtful), EXACT_PIXELS)
+    chosen = doubtful if index is None else doubtful[index]
+    labels = nearest(pixels_to_space(pixels[chosen], options.color_space), palette)
+    found = np.bincount(labels, minlength=len(palette))
+    if index is not None:
+        found = np.array(largest_remainder([float(n) for n in found], len(doubtful)))
+    return (counted + found).astype(np.int64)
 
 
 def kmeans_centres(
@@ -366,7 +388,9 @@ def kmeans_centres(
     ``n_init`` restarts (the best by ``mean_distance`` wins), each in three steps:
     weighted k-means++ seeding (numpy, seeded), scikit-learn's Lloyd
     iterations on bins weighted by ``count ** weight_power(options)``, then ``refine_iters``
-    Weiszfeld steps. Why not plain k-means: it minimises *squared* distances, so a few
+    Weiszfeld steps (one by default: it gets the whole gain of three on the corpus, 6.35
+    vs 6.34 fit at k=5, for a third of the cost; ``bench_palette.py --curve``).
+    Why not plain k-means: it minimises *squared* distances, so a few
     far-off pixels pull centres away from where most pixels are, while the judge is the
     *mean* distance. A power > 1 moves centres towards dense regions (for an L1 error the
     optimal density of centres grows as p^(3/4) rather than k-means' p^(3/5), hence 1.25
@@ -375,10 +399,15 @@ def kmeans_centres(
     """
     if len(features) <= k:
         return features
-    weights = counts.astype(np.float64) ** weight_power(options)
+    power = weight_power(options)
+    weights = counts.astype(np.float64)
+    if power != 1.0:
+        weights = weights**power
     rng = np.random.default_rng(options.seed)
     runs = [one_run(features, counts, weights, kmeans_plusplus(features, weights, k, rng), options)
             for _ in range(options.n_init)]  # fmt: skip
+    if len(runs) == 1:
+        return runs[0]
     costs = [mean_distance(features, counts, centres) for centres in runs]
     return runs[int(np.argmin(costs))]
 

@@ -56,6 +56,23 @@ def test_every_srgb8_round_trips_through_each_space() -> None:
     assert np.allclose(colorspace.din99o_to_lab(colorspace.lab_to_din99o(lab)), lab)
 
 
+def test_din99o_matches_the_din_6176_formula() -> None:
+    """The trig-free form equals the standard's hue-angle form, greys and black included."""
+    lab = np.vstack([
+        np.random.default_rng(4).uniform([0, -128, -128], [100, 127, 127], (2000, 3)),
+        [[0, 0, 0], [50, 0, 0], [100, 0, 0], [50, 1e-12, 0]],
+    ])  # fmt: skip
+    angle = np.radians(26.0)
+    e = np.cos(angle) * lab[:, 1] + np.sin(angle) * lab[:, 2]
+    f = 0.83 * (-np.sin(angle) * lab[:, 1] + np.cos(angle) * lab[:, 2])
+    chroma = np.log1p(0.075 * np.hypot(e, f)) / 0.0435
+    hue = np.arctan2(f, e) + angle
+    expected = np.stack([303.67 * np.log1p(0.0039 * lab[:, 0]),
+                         chroma * np.cos(hue), chroma * np.sin(hue)], axis=1)  # fmt: skip
+    assert np.allclose(colorspace.lab_to_din99o(lab), expected, atol=1e-9)
+    assert colorspace.lab_to_din99o(lab[0]).shape == (3,)
+
+
 def test_lab_matches_skimage() -> None:
     skimage_color = pytest.importorskip("skimage.color")
     rgb = np.random.default_rng(2).integers(0, 256, (200, 3)).astype(np.uint8)

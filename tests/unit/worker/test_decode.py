@@ -110,6 +110,54 @@ def test_jpeg_draft_reports_stored_size() -> None:
     assert result.rgb.shape[0] * result.rgb.shape[1] >= 50_000
 
 
+def test_sample_grid_thins_before_colour_work_and_reports_both_sizes() -> None:
+    arr = np.random.default_rng(3).integers(0, 256, (300, 400, 3)).astype(np.uint8)
+    full = decode(encode(Image.fromarray(arr)))
+    sampled = decode(encode(Image.fromarray(arr)), sample_pixels=10_000)
+    grid = sampled.rgb.shape[:2]
+    assert grid[0] * grid[1] <= 10_000
+    assert grid[1] / grid[0] == pytest.approx(400 / 300, rel=0.02)
+    assert sampled.decoding["decoded_width"] == 400
+    assert (sampled.decoding["grid_width"], sampled.decoding["grid_height"]) == grid[::-1]
+    # nearest-neighbour picks real pixels: every sampled colour exists in the image
+    real = set(full.packed.reshape(-1).tolist())
+    assert set(sampled.packed.reshape(-1).tolist()) <= real
+
+
+def test_no_sample_grid_for_an_image_under_the_budget() -> None:
+    result = decode((DATA / "chelsea.jpg").read_bytes(), sample_pixels=10**6)
+    assert result.rgb.shape == (300, 451, 3)
+    assert result.decoding["grid_width"] == result.decoding["decoded_width"] == 451
+
+
+def test_sampled_grid_is_oriented_and_colour_managed() -> None:
+    arr = np.zeros((100, 200, 3), dtype=np.uint8)
+    arr[:, :100] = (255, 0, 0)
+    arr[:, 100:] = (0, 255, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(Image.fromarray(arr), exif=exif.tobytes(), icc_profile=SWAPPED_PROFILE)
+    result = decode(data, sample_pixels=2_000)
+    height, width = result.rgb.shape[:2]
+    assert height > width  # rotated like the full image
+    assert result.source["icc"] == "converted"
+    top, bottom = result.rgb[0, width // 2].astype(int), result.rgb[-1, width // 2].astype(int)
+    assert top[2] > 200  # red through the red<->blue swapped profile
+    assert max(top[:2]) < 40
+    assert bottom[1] > 200
+
+
+def test_alpha_is_sampled_on_the_same_grid() -> None:
+    rgba = np.zeros((200, 200, 4), dtype=np.uint8)
+    rgba[:, :100] = (255, 0, 0, 255)
+    result = decode(encode(Image.fromarray(rgba)), sample_pixels=1_000)
+    assert result.alpha is not None
+    assert result.alpha.shape == result.rgb.shape[:2]
+    opaque = result.alpha == 255
+    assert np.mean(opaque) == pytest.approx(0.5, abs=0.05)
+    assert (result.rgb[opaque] == (255, 0, 0)).all()
+
+
 def test_no_draft_when_image_is_small() -> None:
     result = decode((DATA / "chelsea.jpg").read_bytes(), target_pixels=100_000)
     assert result.decoding["draft_scale"] == 1

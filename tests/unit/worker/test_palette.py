@@ -230,7 +230,7 @@ def test_unknown_option_is_invalid() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"draft_pixels": 0}, {"cluster_pixels": 0}, {"weight_power": -1.0}, {"max_iter": 0},
+    [{"draft_pixels": 0}, {"quantize_bits": 0}, {"weight_power": -1.0}, {"max_iter": 0},
      {"refine_iters": -1}, {"n_init": 0}],
 )  # fmt: skip
 def test_invalid_tuning_options(kwargs: dict[str, Any]) -> None:
@@ -240,22 +240,42 @@ def test_invalid_tuning_options(kwargs: dict[str, Any]) -> None:
 
 def test_shares_count_each_pixel_not_its_bin() -> None:
     """A bin straddling the border of two colours must not give all its pixels to one."""
+    got, each = _counts_of_random_pixels(5000)
+    assert got.tolist() == np.bincount(each, minlength=4).tolist()
+
+
+def test_many_doubtful_pixels_are_split_by_an_even_subset() -> None:
+    """Above EXACT_PIXELS doubtful pixels, a subset decides: counts stay whole, sum
+    right, and stay close to the pixel-by-pixel truth."""
     from worker import palette as core
 
-    pixels = np.random.default_rng(5).integers(0, 256, (5000, 3)).astype(np.uint8)
+    got, each = _counts_of_random_pixels(4 * core.EXACT_PIXELS)
+    truth = np.bincount(each, minlength=4)
+    assert got.sum() == truth.sum() == 4 * core.EXACT_PIXELS
+    assert got.dtype == np.int64
+    assert np.abs(got - truth).max() / truth.sum() < 0.005
+
+
+def _counts_of_random_pixels(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(exact_counts, each pixel's own nearest colour) for n random pixels, 4-bit bins."""
+    from worker import palette as core
+
+    pixels = core.pack(np.random.default_rng(5).integers(0, 256, (n, 3)).astype(np.uint8))
     rgbs = np.array([[30, 30, 30], [60, 60, 60], [200, 40, 40], [40, 200, 90]], np.uint8)
     options = core.Options(quantize_bits=4)
-    bins, _, pixel_bin = core.quantize_indexed(pixels, options.quantize_bits)
-    palette = core.pixels_to_space(rgbs, "din99o")
+    bins, counts, pixel_bin = core.quantize_indexed(pixels, options.quantize_bits)
+    palette = core.pixels_to_space(core.pack(rgbs), "din99o")
     distances = np.sqrt(core.squared_distances(core.to_space(bins, "din99o"), palette))
-    got = core.exact_counts(pixels, pixel_bin, distances, palette, options)
+    got = core.exact_counts(pixels, pixel_bin, counts, distances, palette, options)
     each = core.nearest(core.pixels_to_space(pixels, "din99o"), palette)
-    assert got.tolist() == np.bincount(each, minlength=4).tolist()
+    return got, each
 
 
 def test_timings_and_pixel_facts_of_a_drafted_jpeg() -> None:
     result = extract((DATA / "chelsea.jpg").read_bytes(), 5)
     px = result["pixels"]
     assert px["draft_scale"] >= 1
-    assert px["clustered"] <= px["counted"]
+    grid, decoded = px["grid_width"] * px["grid_height"], px["decoded_width"] * px["decoded_height"]
+    assert grid <= 50_000 < decoded
+    assert px["counted"] == px["grid_width"] * px["grid_height"]
     assert 0 < result["quality"]["fit_error_de00"] < 20
