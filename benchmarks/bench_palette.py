@@ -379,6 +379,69 @@ def curve_table(files: list[Path], runs: int, labs: Labs) -> None:
         print(f"| {label} | {cells[0]:.1f} | {cells[1]:.2f} | {cells[2]:.1f} | {cells[3]:.2f} |")
 
 
+STEPS = {
+    "worker.palette": ["decode", "sample_pixels", "quantize_indexed", "to_space",
+                       "kmeans_centres", "merge_close", "fit_error", "exact_counts",
+                       "describe_colors"],
+    "worker.cluster": ["kmeans_plusplus", "lloyd", "weiszfeld"],
+}  # fmt: skip
+"""The steps ``--profile`` times (cluster's are inside ``kmeans_centres``)."""
+
+
+def profile_table(files: list[Path], k: int, runs: int) -> None:
+    """Mean ms per call of each step of ``extract``, by wrapping the module functions."""
+    import importlib
+
+    from worker import palette
+
+    spent: dict[str, float] = {}
+    originals = []
+    for module_name, names in STEPS.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            originals.append((module, name, getattr(module, name)))
+            setattr(module, name, _timed(getattr(module, name), name, spent))
+    for name in STEPS["worker.cluster"]:  # palette imported these by name
+        originals.append((palette, name, getattr(palette, name)))
+        setattr(palette, name, getattr(importlib.import_module("worker.cluster"), name))
+    try:
+        images = [path.read_bytes() for path in files]
+        for data in images:  # warm-up, not counted
+            palette.extract(data, k)
+        spent.clear()
+        calls, total = 0, 0.0
+        for data in images:
+            for _ in range(runs):
+                started = time.perf_counter()
+                palette.extract(data, k)
+                total += time.perf_counter() - started
+                calls += 1
+    finally:
+        for module, name, original in reversed(originals):
+            setattr(module, name, original)
+    print(f"\n### where the time goes (ours, k={k}): mean ms per image over {len(files)} "
+          f"photos x {runs} runs\n")  # fmt: skip
+    print("| step | ms | share |")
+    print("|---|---:|---:|")
+    print(f"| extract, total | {total / calls * 1000:.2f} | 100 % |")
+    for name, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        inner = "  (in kmeans_centres)" if name in STEPS["worker.cluster"] else ""
+        share = seconds / total * 100
+        print(f"| {name}{inner} | {seconds / calls * 1000:.2f} | {share:.0f} % |")
+
+
+def _timed(function: Callable[..., Any], name: str, spent: dict[str, float]) -> Any:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+
+    return wrapper
+
+
 def synthetic_table(corpus: Path) -> None:
     from skimage.color import deltaE_ciede2000, rgb2lab
 
@@ -429,10 +492,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="", help="comma-separated method names to run")
     parser.add_argument("--curve", action="store_true", help="also print our speed/fit curve")
+    parser.add_argument(
+        "--profile", action="store_true", help="only print where our time goes, step by step"
+    )
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "PATH", "K"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         run_child(args.child[0], Path(args.child[1]), int(args.child[2]))
+        return
+    if args.profile:
+        for k in (5, 10):
+            profile_table(photos(args.corpus, args.quick), k, max(args.runs, 20))
         return
     methods, notes = available_methods()
     if args.only:

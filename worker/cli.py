@@ -75,7 +75,9 @@ def _parser() -> argparse.ArgumentParser:
 
     submit = sub.add_parser("submit", help="upload images to the input bucket and wait")
     submit.add_argument("paths", nargs="+", metavar="PATH")
-    submit.add_argument("--prefix", default="", help="key prefix in the input bucket")
+    submit.add_argument(
+        "--prefix", default="", help="key prefix in the input bucket, as in S3 (cats/ → cats/a.jpg)"
+    )
     submit.add_argument("--timeout", type=float, default=120.0)
     submit.add_argument("--format", choices=["json", "table"], default="table")
     submit.set_defaults(run=_cmd_submit)
