@@ -14,7 +14,7 @@ Pipeline, each step a small pure function::
        at most EXACT_PIXELS of the others converted one by one)
     →  describe (names, OKLCH, text colour), sort, round shares by largest remainder.
 
-Where the time goes (``benchmarks/bench_palette.py``; a 0.3 MP JPEG takes ~4 ms): the
+Where the time goes (``bench_palette.py --profile``; a 0.3 MP JPEG takes ~4 ms): the
 JPEG decode ~1 ms, then a dozen numpy steps of 0.1-0.7 ms each on 50,000 pixels or
 ~3,000 bins. Every step works on the sample grid, never on the full image.
 
@@ -225,20 +225,15 @@ def strided_index(n: int, size: int) -> npt.NDArray[np.intp] | None:
     return (np.arange(size, dtype=np.int64) * n // size).astype(np.intp)
 
 
-def quantize(pixels: PackedArray, bits: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-    """Group packed pixels into bins of 2^(8-bits) levels per channel.
-
-    Returns each non-empty bin's *mean* colour (float sRGB 0-255, so quantising loses
-    no accuracy in the centres) and its pixel count, ordered by bin index.
-    """
-    means, counts, _ = quantize_indexed(pixels, bits)
-    return means, counts
-
-
 def quantize_indexed(
     pixels: PackedArray, bits: int
 ) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.intp]]:
-    """``quantize`` plus, for each pixel, the row of its bin in the returned arrays."""
+    """Group packed pixels into bins of 2^(8-bits) levels per channel.
+
+    Returns each non-empty bin's *mean* colour (float sRGB 0-255, so quantising loses
+    no accuracy in the centres), its pixel count, ordered by bin index, and for each
+    pixel the row of its bin in those arrays.
+    """
     shift, mask = 8 - bits, (1 << bits) - 1
     index = (
         ((pixels >> shift) & mask)
