@@ -122,8 +122,8 @@ def pillow_full(path: Path, k: int) -> Palette:
 
 def pillow_draft(path: Path, k: int) -> Palette:
     """The floor with JPEG draft to our pixel budget (as ``worker.decode`` asks)."""
-    from worker.decode import draft_request
-    from worker.palette import Options, draft_target
+    from worker.palette.decode import draft_request
+    from worker.palette.pipeline import Options, draft_target
 
     with Image.open(path) as im:
         request = draft_request(im.size, draft_target(Options()))
@@ -330,7 +330,7 @@ def share_table(files: list[Path], k: int) -> None:
     Truth: every full-resolution, colour-managed pixel assigned to the nearest colour of
     our palette by the rule ``extract`` uses (nearest in the clustering space).
     """
-    from worker.palette import Options, extract, nearest, to_space
+    from worker.palette.pipeline import Options, extract, nearest, to_space
 
     print(f"\n### share accuracy (ours, k={k}): draft-decoded vs every full-res pixel\n")
     print("| photo | draft scale | pixels counted | max share error (pp) | mean (pp) |")

@@ -127,7 +127,8 @@ def _extract_one(
     path: Path, args: argparse.Namespace, settings: Settings, options: dict[str, Any], count: int
 ) -> dict[str, Any]:
     """One file to one document; a bad file is reported on stderr and as a failed document."""
-    from worker import document, palette, render
+    from worker import document, palette
+    from worker.palette import render
 
     source = document.source_ref(None, str(path), None, None)
     try:

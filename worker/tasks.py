@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from worker import document, palette, render
+from worker import document, palette
 from worker.config import Settings
 from worker.errors import PaletteError, PermanentError, ProcessingTimeout, SourceMissing
 from worker.jobs import Job, result_keys, unsafe_key_reason
+from worker.palette import render
 from worker.storage import Storage, get_json
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from tests.unit.worker.test_decode import SRGB_BLUE, SRGB_GREEN, SRGB_RED, matrix_profile
+from tests.unit.worker.palette.test_decode import SRGB_BLUE, SRGB_GREEN, SRGB_RED, matrix_profile
 
 MAX_BYTES = 1024 * 1024
 """The byte limit the test stack and the CLI runs get (``PALETTE_MAX_BYTES``)."""

@@ -1,8 +1,9 @@
 """``palette stack`` on real processes: up, status, env, idempotent up, restart, down.
 
 This module runs its own stack (the session ``stack`` fixture must survive it, and this
-module ends with ``down``), using an existing Redis at 127.0.0.1:6379 (DB 12, flushed)
-when one answers, so the external-broker path is covered too; otherwise the stack's own.
+module ends with ``down``), using an existing Redis at 127.0.0.1:6379 (DB 12, flushed;
+``PALETTE_TEST_STACK_REDIS`` picks another) when one answers, so the external-broker
+path is covered too; otherwise the stack's own.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from worker.config import Settings
 
 pytestmark = pytest.mark.integration
 
-EXTERNAL_BROKER = "redis://127.0.0.1:6379/12"
+EXTERNAL_BROKER = os.environ.get("PALETTE_TEST_STACK_REDIS", "redis://127.0.0.1:6379/12")
 CLIENT_VARIABLES = {
     "PALETTE_S3_ENDPOINT",
     "AWS_ACCESS_KEY_ID",

@@ -14,10 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from worker import colorspace, errors
-from worker.palette import COLOR_SPACES, extract
+from worker import errors
+from worker.palette import colorspace
+from worker.palette.pipeline import COLOR_SPACES, extract
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[3] / "data"
 TRUTH = json.loads((DATA / "truth.json").read_text())
 
 
@@ -247,7 +248,7 @@ def test_shares_count_each_pixel_not_its_bin() -> None:
 def test_many_doubtful_pixels_are_split_by_an_even_subset() -> None:
     """Above EXACT_PIXELS doubtful pixels, a subset decides: counts stay whole, sum
     right, and stay close to the pixel-by-pixel truth."""
-    from worker import palette as core
+    from worker.palette import pipeline as core
 
     got, each = _counts_of_random_pixels(4 * core.EXACT_PIXELS)
     truth = np.bincount(each, minlength=4)
@@ -258,7 +259,7 @@ def test_many_doubtful_pixels_are_split_by_an_even_subset() -> None:
 
 def _counts_of_random_pixels(n: int) -> tuple[np.ndarray, np.ndarray]:
     """(exact_counts, each pixel's own nearest colour) for n random pixels, 4-bit bins."""
-    from worker import palette as core
+    from worker.palette import pipeline as core
 
     pixels = core.pack(np.random.default_rng(5).integers(0, 256, (n, 3)).astype(np.uint8))
     rgbs = np.array([[30, 30, 30], [60, 60, 60], [200, 40, 40], [40, 200, 90]], np.uint8)

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from worker import errors
-from worker.decode import decode
 from worker.palette import extract
+from worker.palette.decode import decode
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

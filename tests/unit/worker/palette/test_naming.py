@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import ImageColor
 
-from worker import naming
+from worker.palette import naming
 
 OBVIOUS = {
     "#ff0000": "red",

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image, ImageCms
 
 from worker import errors
-from worker.decode import ALLOWED_FORMATS, decode, draft_request, scale_to_uint8
+from worker.palette.decode import ALLOWED_FORMATS, decode, draft_request, scale_to_uint8
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[3] / "data"
 
 
 def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:

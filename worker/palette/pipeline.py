@@ -18,7 +18,7 @@ Where the time goes (``bench_palette.py --profile``; a 0.3 MP JPEG takes ~4 ms):
 JPEG decode ~1 ms, then a dozen numpy steps of 0.1-0.7 ms each on 50,000 pixels or
 ~3,000 bins. Every step works on the sample grid, never on the full image.
 
-Guarantees (Hypothesis-tested in tests/unit/worker/test_palette.py):
+Guarantees (Hypothesis-tested in tests/unit/worker/palette/test_palette.py):
 - 1 <= len(colors) <= k; k is clamped to the distinct colours present;
 - colours sorted by proportion, descending (ties: by hex), no two with the same hex;
 - every ``pixel_count`` > 0 and they sum to ``pixels.counted``; every proportion > 0
@@ -47,8 +47,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from worker import colorspace, errors, naming
-from worker.cluster import (
+from worker import errors
+from worker.palette import colorspace, naming
+from worker.palette.cluster import (
     SEED,
     kmeans_plusplus,
     lloyd,
@@ -58,8 +59,8 @@ from worker.cluster import (
     squared_distances,
     weiszfeld,
 )
-from worker.decode import DecodedImage, decode, pack_rgb
-from worker.render import largest_remainder
+from worker.palette.decode import DecodedImage, decode, pack_rgb
+from worker.palette.render import largest_remainder
 
 COLOR_SPACES = ("oklab", "cielab", "din99o", "rgb")
 MAX_K = 32

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker import cluster
+from worker.palette import cluster
 
 
 def _blobs() -> tuple[np.ndarray, np.ndarray]:

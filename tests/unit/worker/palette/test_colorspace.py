@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worker import colorspace
+from worker.palette import colorspace
 
 # Sharma, Wu & Dalal (2005), test pairs (Lab1, Lab2, ΔE00).
 SHARMA = [

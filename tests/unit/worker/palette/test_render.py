@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from worker.render import bar_png, largest_remainder, segment_widths
+from worker.palette.render import bar_png, largest_remainder, segment_widths
 
 
 def test_widths_sum_exactly_to_width() -> None:

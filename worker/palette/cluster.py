@@ -94,7 +94,7 @@ def lloyd(features: FloatArray, weights: FloatArray, init: FloatArray, max_iter:
     runs: ``fit`` adds ~1 ms of validation, centring and thread-pool set-up around a
     loop that takes ~0.1 ms on a few thousand bins. The kernel is private to scikit-learn,
     so a version without it falls back to ``KMeans.fit`` with the same settings (tol=0:
-    both stop at the same iteration; tests/unit/worker/test_cluster.py checks they agree).
+    both stop at the same iteration; tests/unit/worker/palette/test_cluster.py checks they agree).
     """
     kernel = _lloyd_kernel()
     if kernel is not None:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from worker import colorspace
+from worker.palette import colorspace
 
 CSS_COLORS: dict[str, str] = {
     "aliceblue": "#f0f8ff",
