@@ -11,23 +11,33 @@ event is deliberately ignored", 5xx means "send it again".
 
 and the web page with its routes (``GET /``, ``POST /uploads``, ``GET /palettes``,
 ``GET /bars/{key}``), described in ``api_stub.web``.
+
+Hostile input never reaches a route unbounded and never ends in a 500: bodies are capped
+before any route reads them (``api_stub.limits``), every refusal is a JSON body whose
+``status`` is a stable code, and storage events run on their own threads
+(``EVENT_THREADS``), so slow reads of results cannot hold up event intake.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
+import anyio
 from fastapi import FastAPI, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api_stub.events import EventFormatError, Parsed, parse_body, unsafe_key_reason
+from api_stub.limits import MAX_EVENT_BYTES, BodyLimit
 from api_stub.web import Presigner, add_web_routes, key_parameter
 from worker.config import Settings
 from worker.errors import BrokerUnavailable, StorageUnavailable
@@ -36,13 +46,17 @@ from worker.storage import Storage, get_json
 
 log = logging.getLogger(__name__)
 
-MAX_EVENT_BYTES = 1024 * 1024
-"""A storage event is a few KB; anything near this is not one of ours."""
-
 HEALTH_PROBE_KEY = ".palette-healthz"
 """HEAD of a key that need not exist proves the store answers and accepts our credentials."""
 
 RETRY_AFTER_S = "5"
+
+EVENT_THREADS = 8
+"""Threads reserved for ``POST /events`` (parse and enqueue). Reads of results use
+Starlette's shared pool (40 threads): a burst of slow reads can fill that one, never
+this one, so the store's webhook is always answered."""
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 class JobQueue(Protocol):
@@ -85,6 +99,8 @@ def create_app(
 
     app = FastAPI(title="palette-worker api_stub", version="1", docs_url=None, redoc_url=None)
     app.state.settings, app.state.storage, app.state.enqueuer = settings, storage, enqueuer
+    app.add_middleware(BodyLimit)
+    _add_error_handlers(app)
     _add_event_route(app, settings, enqueuer, authorised)
     _add_palette_route(app, settings, storage)
     _add_health_route(app, settings, storage, enqueuer)
@@ -123,6 +139,32 @@ def _status(code: int, status: str, headers: dict[str, str] | None = None, **ext
     return JSONResponse({"status": status, **extra}, status_code=code, headers=headers)
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: a refusal may echo the client's
+    input, and a lone surrogate in it cannot be encoded as UTF-8 (it would be a 500)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Framework refusals in our shape: ``status`` is a stable code, ``detail`` says why."""
+
+    async def invalid_request(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, RequestValidationError)
+        detail = jsonable_encoder(exc.errors())
+        return AsciiJSONResponse({"status": "invalid_request", "detail": detail}, 422)
+
+    async def http_error(request: Request, exc: Exception) -> Any:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        body = {"status": code, "detail": exc.detail}
+        return AsciiJSONResponse(body, exc.status_code, headers=exc.headers)
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
 def _add_event_route(
     app: FastAPI, settings: Settings, enqueuer: JobQueue, authorised: Callable[[str | None], bool]
 ) -> None:
@@ -130,7 +172,7 @@ def _add_event_route(
         200: {"model": EventsAccepted, "description": "Every job enqueued; the rest ignored."},
         400: {"model": StatusBody, "description": "The body is not JSON."},
         401: {"model": StatusBody, "description": "Missing or wrong bearer token."},
-        413: {"model": StatusBody, "description": "Body over 1 MiB."},
+        413: {"model": StatusBody, "description": f"Body over {MAX_EVENT_BYTES} bytes."},
         503: {"model": StatusBody, "description": "Broker unavailable: send the event again."},
     }
     # Any JSON is accepted: what is not an event of ours is ignored with a 200 (see events).
@@ -138,6 +180,7 @@ def _add_event_route(
     body_doc = {"content": {"application/json": {"schema": any_json}}}
     # Documents the bearer scheme only; the check itself is ``authorised`` (constant time).
     bearer = HTTPBearer(auto_error=False, description="PALETTE_WEBHOOK_TOKEN")
+    limiter = anyio.CapacityLimiter(EVENT_THREADS)
 
     @app.post(
         "/events",
@@ -150,17 +193,19 @@ def _add_event_route(
         """Storage event (S3 ``Records`` or SeaweedFS filer) → one task per new object."""
         if not authorised(request.headers.get("authorization")):
             return _status(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
-        declared = request.headers.get("content-length", "0")
-        if declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
-            return _status(413, "too_large")
-        body = await request.body()
-        if len(body) > MAX_EVENT_BYTES:
-            return _status(413, "too_large")
-        try:
-            parsed = parse_body(body, settings.input_bucket)
-        except EventFormatError as exc:
-            return _status(400, "invalid_json", detail=str(exc))
-        return await run_in_threadpool(_enqueue_all, enqueuer, parsed)
+        body = await request.body()  # at most MAX_EVENT_BYTES: BodyLimit read it
+        return await anyio.to_thread.run_sync(
+            _accept, enqueuer, body, settings.input_bucket, limiter=limiter
+        )
+
+
+def _accept(enqueuer: JobQueue, body: bytes, input_bucket: str) -> Any:
+    """Parse (a 1 MiB event is milliseconds of CPU: off the event loop), then enqueue."""
+    try:
+        parsed = parse_body(body, input_bucket)
+    except EventFormatError as exc:
+        return _status(400, "invalid_json", detail=str(exc))
+    return _enqueue_all(enqueuer, parsed)
 
 
 def _enqueue_all(enqueuer: JobQueue, parsed: Parsed) -> Any:

@@ -156,7 +156,7 @@ def _s3_record(record: Mapping[str, Any], input_bucket: str) -> Job | Ignored:
     except UnicodeDecodeError:
         return Ignored("malformed_record", "key is not UTF-8 once decoded")
     etag = obj.get("eTag", obj.get("etag"))
-    return _job(bucket, key, input_bucket, etag=_str_or_none(etag), size=obj.get("size"))
+    return _job(bucket, key, input_bucket, etag=_etag_or_none(etag), size=obj.get("size"))
 
 
 def _seaweed(event: Mapping[str, Any], input_bucket: str) -> Job | Ignored:
@@ -215,13 +215,17 @@ def _seaweed_etag(entry: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _str_or_none(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _etag_or_none(value: Any) -> str | None:
+    """ETags are printable ASCII; anything else is dropped (the worker HEADs the object)."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if text.isascii() and text.isprintable() else None
 
 
 def _int_or_none(value: Any) -> int | None:
-    """Ceph sends sizes as strings; a nonsense size is dropped, not fatal."""
+    """Ceph sends sizes as strings; a nonsense size (``"x"``, ``1e999``, NaN) is dropped."""
     try:
         return None if value is None else int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None

@@ -287,6 +287,7 @@ def _add_upload_route(
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
         201: {"model": UploadTicket, "description": "PUT the file to url with headers."},
+        413: {"model": status_body, "description": "Request body over 16 KiB."},
         503: {"model": status_body, "description": "No credentials to sign with."},
     }
 

@@ -70,6 +70,8 @@ def unsafe_key_reason(key: str) -> str | None:
     """
     if not key:
         return "empty key"
+    if any("\ud800" <= char <= "\udfff" for char in key):
+        return "key is not valid Unicode (lone surrogate)"
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         return f"key longer than {MAX_KEY_BYTES} bytes"
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
