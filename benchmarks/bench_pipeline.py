@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_CORPUS = Path("/work/shared/corpus")
+DEFAULT_CORPUS = ROOT / "benchmarks" / "corpus"
 PHOTOS = ("astronaut", "chelsea", "china", "coffee", "flower", "grace_hopper", "rocket")
 COMPONENTS = ("worker", "seaweedfs", "redis", "api_stub")
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_CORPUS = Path("/work/shared/corpus")
+DEFAULT_CORPUS = ROOT / "benchmarks" / "corpus"
 FALLBACK_CORPUS = ROOT / "tests" / "data"
 BAD_EVERY = 10
 """One upload in this many is a hostile input with a known failure code."""
