@@ -86,6 +86,9 @@ def warm_up(storage: Callable[[], Storage]) -> None:
         palette.extract(buffer.getvalue())
     except Exception:  # a warm-up must never keep the worker from serving
         logging.getLogger(__name__).warning("warm-up failed", exc_info=True)
+    from worker.palette.limits import cap_from_environment
+
+    cap_from_environment()  # per process, once imported and warm: see worker/palette/limits.py
 
 
 def _schedule_warm_up(app: Any, pool: str, storage: Callable[[], Storage]) -> None:

@@ -284,6 +284,8 @@ def _pixels(
         packed = packed_array(colour)
     except errors.PaletteError:
         raise
+    except MemoryError as exc:  # the process's memory cap (worker/palette/limits.py)
+        raise errors.TooLarge("decoding the image needs more memory than a job may use") from exc
     except _PILLOW_DECODE_ERRORS as exc:
         raise errors.CorruptImage(f"cannot decode the image: {exc}") from exc
     return packed, alpha, icc_state, decoded
