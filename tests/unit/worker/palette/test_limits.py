@@ -46,7 +46,8 @@ def test_zero_turns_the_cap_off() -> None:
         """
         import resource
         from worker.palette.limits import cap_from_environment
-        print(cap_from_environment(), resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY)
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        print(cap_from_environment(), soft == resource.RLIM_INFINITY)
         """,
         PALETTE_MEMORY_CAP_MB="0",
     )
