@@ -42,7 +42,7 @@ from api_stub.web import Presigner, add_web_routes, key_parameter
 from worker.config import Settings
 from worker.errors import BrokerUnavailable, StorageUnavailable
 from worker.jobs import Job, result_keys
-from worker.storage import Storage, get_json
+from worker.storage import Storage, get_json, make_storage
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def create_app(
     presigner: Presigner | None = None,
 ) -> FastAPI:
     """Build the app; real S3 and Celery clients unless the caller passes its own."""
-    storage = storage if storage is not None else _s3_storage(settings)
+    storage = storage if storage is not None else make_storage(settings)
     enqueuer = enqueuer if enqueuer is not None else _celery_enqueuer(settings)
     authorised = _bearer_check(settings.webhook_token)
     if settings.webhook_token is None:
@@ -106,12 +106,6 @@ def create_app(
     _add_health_route(app, settings, storage, enqueuer)
     add_web_routes(app, settings, storage, presigner)
     return app
-
-
-def _s3_storage(settings: Settings) -> Storage:
-    from worker.storage import S3Storage
-
-    return S3Storage(settings)
 
 
 def _celery_enqueuer(settings: Settings) -> JobQueue:

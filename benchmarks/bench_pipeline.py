@@ -7,8 +7,9 @@ Run:  .venv/bin/python benchmarks/bench_pipeline.py [--workers 1,2] [--seconds 2
 Starts its own stack (SeaweedFS, a private Redis, api_stub, Celery worker) in a temporary
 directory on free ports, and tears it down (data purged) at the end. For each worker
 configuration (concurrency × pool × variant; ``--repeat`` rounds, round-robin, so the
-configurations compared run back-to-back; e.g. ``--variant before:--s3-client=boto3,
---celery-task-log --variant after:``), on a worker restarted with it and warmed up:
+configurations compared run back-to-back; e.g. ``--variant before:PYTHONPATH=../old
+--variant after:`` runs the worker of another checkout against this one's), on a worker
+restarted with it and warmed up:
 
 * **max run** (closed loop): the client uploads the corpus JPEG photos for ``--seconds``
   (or exactly ``--images``), keeping ~``--backlog`` tasks waiting in Redis so the worker
@@ -43,7 +44,6 @@ import multiprocessing  # noqa: E402
 import resource  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -171,7 +171,7 @@ def inprocess_rate(images: list[bytes], processes: int, seconds: float) -> float
 class Config:
     """One worker set-up to measure: concurrency, Celery pool, and a named variant.
 
-    A variant adds ``python -m worker`` flags (``--s3-client=boto3``) and/or environment
+    A variant adds ``python -m worker`` flags (``--celery-task-log``) and/or environment
     variables (``OMP_NUM_THREADS=2``) to the worker only.
     """
 
@@ -251,30 +251,6 @@ class Bench:
         return int(self.redis.llen(QUEUE_NAME))
 
 
-def _free_environ(stack_dir: Path) -> dict[str, str]:
-    """Like the integration tests: free ports, our own Redis, no developer stack leaking in."""
-    from infra.processes import pick_port_pair
-
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PALETTE_", "AWS_")) or k == "AWS_CA_BUNDLE"
-    }
-    s3_port = pick_port_pair(set(), low=23000, high=29000)
-    api_port = pick_port_pair({s3_port, s3_port + 10000}, low=23000, high=29000)
-    redis_port = pick_port_pair(
-        {s3_port, api_port, s3_port + 10000, api_port + 10000}, low=23000, high=29000
-    )
-    environ.update(
-        PALETTE_STACK_DIR=str(stack_dir),
-        PALETTE_STACK_S3_PORT=str(s3_port),
-        PALETTE_STACK_API_PORT=str(api_port),
-        PALETTE_BROKER_URL=f"redis://127.0.0.1:{redis_port}/0",
-        PALETTE_SWEEP_INTERVAL="0",
-    )
-    return environ
-
-
 @contextmanager
 def running_stack(workers: int) -> Iterator[Bench]:
     """A private stack for the benchmark's lifetime; always torn down and its data purged."""
@@ -282,32 +258,31 @@ def running_stack(workers: int) -> Iterator[Bench]:
     import redis
     from botocore.config import Config as BotoConfig
 
-    from infra import stack
-    from worker.config import Settings
+    from infra.private_stack import private_stack
 
-    with tempfile.TemporaryDirectory(prefix="palette-bench-") as tmp:
-        stack_dir = Path(tmp) / "stack"
-        environ = _free_environ(stack_dir)
+    with private_stack(
+        workers=workers, prefix="palette-bench-", settings={"PALETTE_SWEEP_INTERVAL": "0"}
+    ) as stack:
+        settings = stack.settings
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=settings.s3_endpoint,
+            aws_access_key_id=settings.access_key,
+            aws_secret_access_key=settings.secret_key,
+            region_name=settings.region,
+            config=BotoConfig(
+                s3={"addressing_style": "path"},
+                signature_version="s3v4",  # presigned URLs SeaweedFS accepts
+                max_pool_connections=16,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
+        )
+        client = redis.Redis.from_url(settings.broker_url)
         try:
-            stack.up(stack_dir, workers=workers, beat=False, environ=environ, timeout=180)
-            settings = Settings.from_env(stack.env(stack_dir))
-            s3 = boto3.client(
-                "s3",
-                endpoint_url=settings.s3_endpoint,
-                aws_access_key_id=settings.access_key,
-                aws_secret_access_key=settings.secret_key,
-                region_name=settings.region,
-                config=BotoConfig(
-                    s3={"addressing_style": "path"},
-                    signature_version="s3v4",  # presigned URLs SeaweedFS accepts
-                    max_pool_connections=16,
-                    retries={"max_attempts": 3, "mode": "standard"},
-                ),
-            )
-            client = redis.Redis.from_url(settings.broker_url)
-            yield Bench(stack_dir, environ, settings, s3, client)
+            yield Bench(stack.stack_dir, stack.environ, settings, s3, client)
         finally:
-            stack.down(stack_dir, purge=True)
+            client.close()
+            s3.close()
 
 
 # ---------------------------------------------------------------- the client

@@ -36,7 +36,6 @@ import argparse
 import os
 import re
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -69,26 +68,6 @@ class StackHandle(Protocol):
     def up(self, timeout: float = ...) -> None: ...
 
     def proc(self, name: str) -> Any: ...
-
-
-@dataclass
-class OwnStack:
-    """A stack this script started; ``up`` restarts whatever was killed, same ports."""
-
-    stack_dir: Path
-    environ: dict[str, str]
-    settings: Any
-    workers: int
-
-    def up(self, timeout: float = 180.0) -> None:
-        from infra import stack
-
-        stack.up(self.stack_dir, workers=self.workers, environ=self.environ, timeout=timeout)
-
-    def proc(self, name: str) -> Any:
-        from infra import stack
-
-        return stack.proc_of(self.stack_dir, name)
 
 
 @dataclass(frozen=True)
@@ -228,9 +207,9 @@ def run_scenario(
 
     ``faults_at`` replaces the named scenario's (fraction of the upload, fault) list.
     """
-    from worker.storage import S3Storage
+    from worker.storage import make_storage
 
-    storage = S3Storage(stack.settings)
+    storage = make_storage(stack.settings)
     log = WorkerLog(stack)
     chosen = SCENARIOS[scenario] if faults_at is None else faults_at
     faults = {int(fraction * len(items)): fault for fraction, fault in chosen}
@@ -255,8 +234,7 @@ def run_scenario(
 
 
 def _put(storage: Any, bucket: str, item: Item) -> str:
-    response = storage.client.put_object(Bucket=bucket, Key=item.key, Body=item.data)
-    return str(response["ETag"]).strip('"')
+    return str(storage.put(bucket, item.key, item.data, "application/octet-stream"))
 
 
 def _pace(started: float, sent: int, rate: float) -> None:
@@ -375,41 +353,20 @@ def _row(s: Summary) -> tuple[str, ...]:
 
 
 @contextmanager
-def own_stack(workers: int, max_bytes: int) -> Iterator[OwnStack]:
+def own_stack(workers: int, max_bytes: int) -> Iterator[StackHandle]:
     """A private stack in a temp dir on free ports with its own (restartable) Redis."""
-    from infra import stack
-    from worker.config import Settings
+    from infra.private_stack import private_stack
 
-    with tempfile.TemporaryDirectory(prefix="palette-chaos-") as tmp:
-        stack_dir = Path(tmp) / "stack"
-        environ = _environ(stack_dir, max_bytes)
-        try:
-            stack.up(stack_dir, workers=workers, environ=environ, timeout=180)
-            settings = Settings.from_env(stack.env(stack_dir))
-            yield OwnStack(stack_dir, environ, settings, workers)
-        finally:
-            stack.down(stack_dir, purge=True)
-
-
-def _environ(stack_dir: Path, max_bytes: int) -> dict[str, str]:
-    from infra.processes import pick_port_pair
-
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PALETTE_", "AWS_"))}
-    taken: set[int] = set()
-    ports = []
-    for _ in range(3):
-        port = pick_port_pair(taken, low=23000, high=29000)
-        taken |= {port, port + 10000}
-        ports.append(port)
-    environ.update(
-        PALETTE_STACK_DIR=str(stack_dir),
-        PALETTE_STACK_S3_PORT=str(ports[0]),
-        PALETTE_STACK_API_PORT=str(ports[1]),
-        PALETTE_BROKER_URL=f"redis://127.0.0.1:{ports[2]}/0",
-        PALETTE_MAX_BYTES=str(max_bytes),
-        PALETTE_SWEEP_INTERVAL="0",  # the script runs the sweep itself, once, at the end
-    )
-    return environ
+    with private_stack(
+        workers=workers,
+        prefix="palette-chaos-",
+        settings={
+            "PALETTE_MAX_BYTES": str(max_bytes),
+            # the script runs the sweep itself, once, at the end
+            "PALETTE_SWEEP_INTERVAL": "0",
+        },
+    ) as stack:
+        yield stack
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,25 +43,19 @@ WARM_UP_ALIVE_TIMEOUT_S = 30.0
 default of 4 s is too tight for the warm-up on a loaded 2-core machine."""
 
 
-def per_process_storage(settings: Settings, *, fast: bool = True) -> Callable[[], Storage]:
+def per_process_storage(settings: Settings) -> Callable[[], Storage]:
     """One storage client per process, built once: the warm-up builds it, the tasks reuse it.
 
     Keyed by pid, so a client built before a fork is never shared by the children.
-    ``FastS3Storage`` (head/get/put signed by hand, 5-6 ms less worker CPU per image)
-    wherever it is exact, i.e. an S3-compatible endpoint with static keys;
-    ``--s3-client boto3`` keeps botocore for everything.
     """
-    from worker import storage_fast
-    from worker.storage import S3Storage
+    from worker.storage import make_storage
 
-    use_fast = fast and storage_fast.usable(settings)
-    factory = storage_fast.FastS3Storage if use_fast else S3Storage
     built: dict[int, Storage] = {}
 
     def storage() -> Storage:
         pid = os.getpid()
         if pid not in built:
-            built[pid] = factory(settings)
+            built[pid] = make_storage(settings)
         return built[pid]
 
     return storage
@@ -118,12 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         "--prefetch", type=int, default=1, help="messages reserved per pool process (Celery)"
     )
     parser.add_argument(
-        "--s3-client",
-        choices=("fast", "boto3"),
-        default="fast",
-        help="fast: head/get/put signed by hand where exact (endpoint + static keys)",
-    )
-    parser.add_argument(
         "--celery-task-log",
         action="store_true",
         help="keep Celery's two INFO lines per task (received, succeeded)",
@@ -148,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from worker import tasks
 
-    storage = per_process_storage(settings, fast=args.s3_client == "fast")
+    storage = per_process_storage(settings)
     tasks.register(app, settings, storage)
     _schedule_warm_up(app, args.pool, storage)
     if args.beat and settings.sweep_interval_s > 0:

@@ -299,11 +299,11 @@ def client_settings() -> Settings:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from worker.storage import S3Storage
+    from worker.storage import make_storage
     from worker.submit import submit_files
 
     settings = client_settings()
-    storage = S3Storage(settings)
+    storage = make_storage(settings)
     paths = _expand(args.paths)
     progress = _Progress(len(paths)) if sys.stderr.isatty() else None
     on_result = progress.step if progress else None
@@ -335,11 +335,11 @@ def _print_locations(doc: dict[str, Any], settings: Settings) -> None:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from worker.enqueue import Enqueuer
-    from worker.storage import S3Storage
+    from worker.storage import make_storage
     from worker.sweep import sweep
 
     settings = client_settings()
-    report = sweep(S3Storage(settings), settings, Enqueuer(settings).enqueue, args.prefix)
+    report = sweep(make_storage(settings), settings, Enqueuer(settings).enqueue, args.prefix)
     print(f"scanned {report.scanned}, enqueued {report.enqueued}, up to date {report.up_to_date}")
     return EXIT_OK
 

@@ -42,6 +42,14 @@ class Settings:
         default=None,
         metadata={"env": "AWS_SECRET_ACCESS_KEY", "doc": "S3 secret key.", "secret": True},
     )
+    session_token: str | None = field(
+        default=None,
+        metadata={
+            "env": "AWS_SESSION_TOKEN",
+            "doc": "Session token of temporary S3 credentials (STS, SSO), with the keys above.",
+            "secret": True,
+        },
+    )
     region: str = field(
         default="us-east-1", metadata={"env": "AWS_DEFAULT_REGION", "doc": "S3 region."}
     )

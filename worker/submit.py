@@ -54,9 +54,7 @@ def submit_files(
         key = prefix + path.name
         previous = get_json(storage, settings.output_bucket, result_keys(key)[0]) or {}
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        storage.put(settings.input_bucket, key, path.read_bytes(), content_type)
-        info = storage.head(settings.input_bucket, key)
-        etag = info.etag if info else None
+        etag = storage.put(settings.input_bucket, key, path.read_bytes(), content_type)
         uploaded.append(Upload(key, etag, previous.get("created_at")))
     return wait_for_results(storage, settings, uploaded, timeout, on_result)
 

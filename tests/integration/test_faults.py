@@ -40,7 +40,7 @@ from worker import tasks
 from worker.celery_app import make_celery
 from worker.jobs import Job
 from worker.ledger import ATTEMPTS_PREFIX, Ledger
-from worker.storage import S3Storage
+from worker.storage.s3 import S3Storage
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,74 @@
+"""``MemoryStorage``: the in-memory twin of ``S3Storage`` for unit tests.
+
+Same errors and semantics (ETag = MD5 of the bytes, as S3 computes it for a single PUT;
+listing in key order), checked by the shared contract test against the real store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from worker.errors import SourceMissing, TooLarge
+from worker.storage.base import ObjectInfo
+
+
+class MemoryStorage:
+    """Objects in a dict; thread-safe, because the api_stub serves from a thread pool."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+        """(bucket, key) → (bytes, content type): tests read and plant objects here."""
+        self.modified: dict[tuple[str, str], datetime] = {}
+        self._lock = threading.Lock()
+
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        with self._lock:
+            found = self.objects.get((bucket, key))
+            modified = self.modified.get((bucket, key))
+        if found is None:
+            return None
+        return ObjectInfo(bucket, key, len(found[0]), _md5(found[0]), modified)
+
+    def fetch(
+        self, bucket: str, key: str, max_bytes: int | None = None
+    ) -> tuple[bytes, ObjectInfo]:
+        with self._lock:
+            found = self.objects.get((bucket, key))
+            modified = self.modified.get((bucket, key))
+        if found is None:
+            raise SourceMissing(f"s3://{bucket}/{key} does not exist")
+        data = found[0]
+        if max_bytes is not None and len(data) > max_bytes:
+            raise TooLarge(f"object is {len(data)} bytes, the limit is {max_bytes}")
+        return data, ObjectInfo(bucket, key, len(data), _md5(data), modified)
+
+    def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
+        return self.fetch(bucket, key, max_bytes)[0]
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        content_type: str,
+        cache_control: str | None = None,
+    ) -> str | None:
+        with self._lock:
+            self.objects[(bucket, key)] = (bytes(data), content_type)
+            self.modified[(bucket, key)] = datetime.now(UTC)
+        return _md5(data)
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
+        with self._lock:
+            keys = sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
+        for key in keys:
+            info = self.head(bucket, key)
+            if info is not None:
+                yield info
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
