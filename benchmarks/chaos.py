@@ -210,6 +210,23 @@ def run_scenario(
     from worker.storage import make_storage
 
     storage = make_storage(stack.settings)
+    try:
+        return _run(stack, scenario, items, rate, storage, settle_timeout, report, faults_at, quiet)
+    finally:
+        storage.close()  # type: ignore[attr-defined]
+
+
+def _run(
+    stack: StackHandle,
+    scenario: str,
+    items: list[Item],
+    rate: float,
+    storage: Any,
+    settle_timeout: float,
+    report: Callable[[str], None],
+    faults_at: list[tuple[float, Fault]] | None,
+    quiet: float,
+) -> Summary:
     log = WorkerLog(stack)
     chosen = SCENARIOS[scenario] if faults_at is None else faults_at
     faults = {int(fraction * len(items)): fault for fraction, fault in chosen}
