@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from worker.config import Settings
 from worker.errors import InvalidOptions
+from worker.redact import configure_logging
 
 GRACEFUL_SHUTDOWN_S = 10
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -45,7 +46,7 @@ def main(env: Mapping[str, str] | None = None) -> int:
     from api_stub.app import create_app
 
     env = os.environ if env is None else env
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(logging.INFO)
     try:
         settings = Settings.from_env(env)
         host, port = bind_address(settings, env)

@@ -19,6 +19,7 @@ from pathlib import Path
 from infra import broker, seaweed
 from infra.processes import is_alive
 from infra.state import StackState
+from worker.redact import redact_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Put on the children's PYTHONPATH so ``-m worker`` works from a plain checkout too."""
@@ -76,8 +77,15 @@ def _redis_dir(state: StackState) -> Path:
     return state.stack_dir / "redis"
 
 
+def _redis_config(state: StackState) -> Path:
+    return _redis_dir(state) / "redis.conf"
+
+
 def _prepare_redis(state: StackState) -> None:
+    """Loopback only, and a password all the same (from the URL ``_choose_broker`` made)."""
     _redis_dir(state).mkdir(mode=0o700, exist_ok=True)
+    password = broker.url_password(state.broker_url) or state.redis_password
+    broker.write_config(_redis_config(state), password=password)
 
 
 def _redis_ok(state: StackState) -> bool:
@@ -86,7 +94,9 @@ def _redis_ok(state: StackState) -> bool:
 
 REDIS = Component(
     name="redis",
-    command=lambda s: broker.command(broker.url_port(s.broker_url), _redis_dir(s)),
+    command=lambda s: broker.command(
+        _redis_config(s), broker.url_port(s.broker_url), _redis_dir(s)
+    ),
     endpoint=lambda s: redact_url(s.broker_url),
     healthy=_redis_ok,
     ready=_redis_ok,
@@ -221,8 +231,3 @@ def managed(state: StackState) -> list[Component]:
     """The components this stack runs, in start order (Redis only when it is ours)."""
     own_broker = [REDIS] if state.broker_managed else []
     return [*own_broker, SEAWEEDFS, API_STUB, WORKER]
-
-
-def redact_url(url: str) -> str:
-    """A broker URL fit for printing: any password replaced."""
-    return re.sub(r"://([^:@/]*):[^@/]*@", r"://\1:***@", url)

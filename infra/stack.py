@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra import broker
-from infra.components import Component, managed, process_env, redact_url
+from infra.components import Component, managed, process_env
 from infra.processes import (
     Proc,
     StackError,
@@ -58,6 +58,7 @@ from infra.state import (
     new_state,
     prepare_dir,
 )
+from worker.redact import redact_text, redact_url
 
 __all__ = [
     "ComponentStatus",
@@ -128,6 +129,8 @@ def up(
         _forget_dead(state)
         _configure(state, base, workers, beat)
         state.save()
+        if state.broker_managed and "redis" not in state.procs:
+            _warn_if_bundled(report)
         components = managed(state)
         _check_ports(state, [c for c in components if c.name not in state.procs])
         if not state.broker_managed:
@@ -174,6 +177,12 @@ def _configure(state: StackState, base: Mapping[str, str], workers: int, beat: b
         _choose_broker(state, base)
 
 
+def _warn_if_bundled(report: Report) -> None:
+    binary = broker.redis_binary()
+    if binary.bundled:
+        report(f"warning: {broker.BUNDLED_WARNING}")
+
+
 def _env_port(base: Mapping[str, str], name: str) -> int | None:
     raw = base.get(name, "")
     if not raw:
@@ -211,19 +220,21 @@ def _any_free_port() -> int:
 
 
 def _choose_broker(state: StackState, base: Mapping[str, str]) -> None:
-    """Use a Redis that answers at the URL; else plan to start ours on the URL's port.
+    """Use a Redis that answers at the URL; else plan to start ours on the URL's port,
+    with the stack's password (kept in stack.json) added to the URL.
 
     While the worker or the api_stub runs, the URL they were given stays.
     """
     url = base.get("PALETTE_BROKER_URL") or state.broker_url or broker.DEFAULT_BROKER_URL
     if state.broker_url and {"worker", "api_stub"} & set(state.procs):
         url = state.broker_url
-    state.broker_url = url
     if broker.ping(url):
-        state.broker_managed = False
+        state.broker_url, state.broker_managed = url, False
         return
     if not broker.can_host(url):
         raise StackError(f"no Redis answers at {redact_url(url)} (PALETTE_BROKER_URL)")
+    # ours: always with a password, so the URL clients get carries it
+    state.broker_url = broker.with_password(url, state.redis_password)
     state.broker_managed = True
     state.ports["redis"] = broker.url_port(url)
 
@@ -358,13 +369,13 @@ _NAMES = ("redis", "seaweedfs", "api_stub", "worker")
 
 
 def _external_redis(state: StackState) -> ComponentStatus:
-    answers = broker.ping(state.broker_url)
+    info = broker.server_info(state.broker_url)
     return ComponentStatus(
         "redis",
         None,
-        "unmanaged" if answers else "down",
+        "unmanaged" if info else "down",
         redact_url(state.broker_url),
-        "external" if answers else "external, not answering",
+        f"external, {broker.describe(info)}" if info else "external, not answering",
     )
 
 
@@ -373,6 +384,8 @@ def _component_status(state: StackState, component: Component) -> ComponentStatu
     alive = is_alive(proc)
     healthy = alive and component.healthy(state)
     detail = "" if healthy else ("not answering" if alive else "not running")
+    if healthy and component.name == "redis":
+        detail = broker.describe(broker.server_info(state.broker_url))
     return ComponentStatus(
         component.name,
         proc.pid if alive and proc else None,
@@ -411,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"palette stack: {exc}", file=sys.stderr)
         print(f"--- last lines of the {exc.component} log ---\n{exc.tail}", file=sys.stderr)
     except StackError as exc:
-        print(f"palette stack: {exc}", file=sys.stderr)
+        print(f"palette stack: {redact_text(str(exc))}", file=sys.stderr)
     return 1
 
 

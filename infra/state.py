@@ -52,6 +52,8 @@ class StackState:
     access_key: str
     secret_key: str
     webhook_token: str
+    redis_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    """Required by a Redis the stack starts; part of the broker URL it hands out."""
     region: str = "us-east-1"
     input_bucket: str = "images"
     output_bucket: str = "palettes"
@@ -111,6 +113,7 @@ class StackState:
             "access_key": self.access_key,
             "secret_key": self.secret_key,
             "webhook_token": self.webhook_token,
+            "redis_password": self.redis_password,
             "region": self.region,
             "input_bucket": self.input_bucket,
             "output_bucket": self.output_bucket,
@@ -150,6 +153,7 @@ def load(stack_dir: Path) -> StackState | None:
         access_key=raw["access_key"],
         secret_key=raw["secret_key"],
         webhook_token=raw["webhook_token"],
+        redis_password=raw.get("redis_password") or secrets.token_urlsafe(24),
         region=raw.get("region", "us-east-1"),
         input_bucket=raw.get("input_bucket", "images"),
         output_bucket=raw.get("output_bucket", "palettes"),

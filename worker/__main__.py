@@ -21,6 +21,7 @@ from typing import Any  # noqa: E402
 from worker.celery_app import make_celery  # noqa: E402
 from worker.config import Settings  # noqa: E402
 from worker.jobs import QUEUE_NAME  # noqa: E402
+from worker.redact import configure_logging  # noqa: E402
 from worker.storage import Storage  # noqa: E402
 
 CELERY_PER_TASK_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
@@ -125,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hostname", default=None, help="Celery node name (default: palette@host)")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=args.loglevel, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.loglevel)
     if not args.celery_task_log:
         _quiet_per_task_lines()
     settings = Settings.from_env()

@@ -384,7 +384,10 @@ def _hint(code: str) -> str:
 
 
 def _error(message: str) -> None:
-    print(f"palette: {message}", file=sys.stderr)
+    """One line on stderr; an exception's text may quote a URL with its password."""
+    from worker.redact import redact_text
+
+    print(f"palette: {redact_text(message)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
 from worker.errors import InvalidOptions
+from worker.redact import redact_url
 
 MIB = 1024 * 1024
 
@@ -63,7 +64,11 @@ class Settings:
     )
     broker_url: str = field(
         default="redis://127.0.0.1:6379/0",
-        metadata={"env": "PALETTE_BROKER_URL", "doc": "Celery broker (Redis)."},
+        metadata={
+            "env": "PALETTE_BROKER_URL",
+            "doc": "Celery broker (Redis); its password, if any, is treated as a secret.",
+            "secret": "url",
+        },
     )
     webhook_token: str | None = field(
         default=None,
@@ -133,7 +138,9 @@ class Settings:
         shown = []
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.metadata.get("secret") and value:
+            if f.metadata.get("secret") == "url":
+                value = redact_url(value)
+            elif f.metadata.get("secret") and value:
                 value = "***"
             shown.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(shown)})"

@@ -104,7 +104,11 @@ def test_env_is_the_client_contract(lifecycle: Lifecycle, capsys: pytest.Capture
     settings = Settings.from_env(env)
     assert settings.s3_endpoint == f"http://127.0.0.1:{lifecycle.environ['PALETTE_STACK_S3_PORT']}"
     assert settings.api_url == f"http://127.0.0.1:{lifecycle.environ['PALETTE_STACK_API_PORT']}"
-    assert settings.broker_url == lifecycle.environ["PALETTE_BROKER_URL"]
+    given = lifecycle.environ["PALETTE_BROKER_URL"]
+    state = load(lifecycle.stack_dir)
+    assert state is not None
+    ours = broker.with_password(given, state.redis_password)  # a Redis we start has one
+    assert settings.broker_url == (given if lifecycle.external else ours)
     assert (settings.input_bucket, settings.output_bucket) == ("images", "palettes")
 
     assert stack_mod.main(["--dir", str(lifecycle.stack_dir), "env"]) == 0

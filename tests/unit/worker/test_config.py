@@ -40,10 +40,16 @@ def test_nonsense_fails_at_start_up(env: dict[str, str]) -> None:
 
 def test_repr_never_shows_secrets() -> None:
     settings = Settings.from_env(
-        {"AWS_SECRET_ACCESS_KEY": "hunter2", "PALETTE_WEBHOOK_TOKEN": "tok-123"}
+        {
+            "AWS_SECRET_ACCESS_KEY": "hunter2",
+            "PALETTE_WEBHOOK_TOKEN": "tok-123",
+            "PALETTE_BROKER_URL": "redis://:redis-pw@redis:6379/0",
+        }
     )
     assert "hunter2" not in repr(settings)
     assert "tok-123" not in repr(settings)
+    assert "redis-pw" not in repr(settings)
+    assert "redis://:***@redis:6379/0" in repr(settings)
 
 
 def test_every_setting_is_documented() -> None:
