@@ -18,6 +18,7 @@ import sys  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
+from worker.beat import schedule_path  # noqa: E402
 from worker.celery_app import make_celery  # noqa: E402
 from worker.config import Settings  # noqa: E402
 from worker.jobs import QUEUE_NAME  # noqa: E402
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.beat:
         worker_argv += [
             "--beat",
-            f"--schedule={os.environ.get('PALETTE_BEAT_SCHEDULE', 'celerybeat-schedule')}",
+            f"--schedule={schedule_path()}",
         ]
     if args.hostname:
         worker_argv.append(f"--hostname={args.hostname}")

@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--prefix", default="")
     sweep.set_defaults(run=_cmd_sweep)
 
+    beat = sub.add_parser(
+        "beat", help="run the periodic sweep's scheduler (exactly one per deployment)"
+    )
+    beat.add_argument("beat_args", nargs=argparse.REMAINDER)
+    beat.set_defaults(run=_cmd_beat)
+
     demo = sub.add_parser("demo", help="start the stack, submit the sample images, show results")
     demo.set_defaults(run=_cmd_demo)
     return parser
@@ -342,6 +348,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     report = sweep(make_storage(settings), settings, Enqueuer(settings).enqueue, args.prefix)
     print(f"scanned {report.scanned}, enqueued {report.enqueued}, up to date {report.up_to_date}")
     return EXIT_OK
+
+
+def _cmd_beat(args: argparse.Namespace) -> int:
+    from worker import beat
+
+    return beat.main(list(args.beat_args))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -245,12 +245,6 @@ def sweep_on_start(app: Any) -> None:
     """
     from celery.signals import worker_ready
 
-    from worker.jobs import QUEUE_NAME, SWEEP_TASK_NAME
+    from worker.beat import send_sweep
 
-    def send(**_: Any) -> None:
-        try:
-            app.send_task(SWEEP_TASK_NAME, queue=QUEUE_NAME, retry=False)
-        except Exception as exc:  # the periodic sweep will come; never stop the start
-            log.warning("start-up sweep not sent: %s", type(exc).__name__)
-
-    worker_ready.connect(send, weak=False)
+    worker_ready.connect(lambda **_: send_sweep(app), weak=False)

@@ -20,7 +20,36 @@ from worker.config import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "docker-compose.yml"
-APP_SERVICES = ("api_stub", "worker")
+APP_SERVICES = ("api_stub", "worker", "beat")
+POLICY = ROOT / "infra" / "minio" / "palette-app-policy.json"
+
+SHELL_ENV = {
+    "PALETTE_WEBHOOK_TOKEN": "webhook-token",
+    "PALETTE_API_TOKEN": "api-token",
+    "REDIS_PASSWORD": "0123abcd",
+    "MINIO_ROOT_PASSWORD": "root-password",
+    "MINIO_APP_PASSWORD": "app-password",
+}
+"""What the header of docker-compose.yml tells the user to export."""
+
+_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's ``${VAR}``, ``${VAR:-default}`` and ``${VAR:?error}``; a missing
+    required variable fails like ``docker compose config`` would."""
+
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match["name"], match["op"], match["arg"]
+        if env.get(name):
+            return env[name]
+        if op in {":?", "?"}:
+            raise AssertionError(f"{name} is required: {arg}")
+        return arg or ""
+
+    return _VARIABLE.sub(one, value.replace("$$", "\0")).replace("\0", "$")
+
+
 WEBHOOK_ID = "PALETTE"
 ARN = f"arn:minio:sqs::{WEBHOOK_ID}:webhook"
 
@@ -56,13 +85,29 @@ def script_of(service: dict[str, Any]) -> str:
     return command if isinstance(command, str) else "\n".join(command)
 
 
-def test_the_services_are_the_documented_five(services: dict[str, Any]) -> None:
-    assert set(services) == {"minio", "minio-init", "redis", "api_stub", "worker"}
+def test_the_services_are_the_documented_six(services: dict[str, Any]) -> None:
+    assert set(services) == {"minio", "minio-init", "redis", "api_stub", "worker", "beat"}
+
+
+def _runs_beat(service: dict[str, Any]) -> bool:
+    command = service.get("command") or []
+    text = " ".join(command) if isinstance(command, list) else str(command)
+    return "worker.beat" in text or "--beat" in text or "celery beat" in text
+
+
+def test_exactly_one_process_runs_beat(services: dict[str, Any]) -> None:
+    """Beat inside the scaled worker would multiply the sweep; none at all loses it."""
+    assert [name for name, service in services.items() if _runs_beat(service)] == ["beat"]
+    beat = services["beat"]
+    assert beat["command"] == ["python", "-m", "worker.beat"]
+    assert beat.get("deploy", {}).get("replicas", 1) == 1
+    assert (ROOT / "worker" / "beat.py").is_file()
 
 
 def test_app_services_run_our_entry_points_from_one_image(services: dict[str, Any]) -> None:
     assert services["api_stub"]["command"][:3] == ["python", "-m", "api_stub"]
     assert services["worker"]["command"][:3] == ["python", "-m", "worker"]
+    assert services["beat"]["command"][:3] == ["python", "-m", "worker.beat"]
     images = {services[name]["image"] for name in APP_SERVICES}
     assert len(images) == 1
     for name in APP_SERVICES:
@@ -97,14 +142,36 @@ def test_app_services_get_every_setting_the_stack_depends_on(services: dict[str,
         assert needed <= set(env_of(services[name])), name
 
 
+def resolved_env(service: dict[str, Any]) -> dict[str, str]:
+    return {k: interpolate(v, SHELL_ENV) for k, v in env_of(service).items()}
+
+
 def test_app_settings_parse_and_point_at_the_compose_services(services: dict[str, Any]) -> None:
     for name in APP_SERVICES:
-        env = {k: v for k, v in env_of(services[name]).items() if "${" not in v}
-        settings = Settings.from_env(env)
+        settings = Settings.from_env(resolved_env(services[name]))
         s3 = urlsplit(settings.s3_endpoint or "")
         assert (s3.hostname, s3.port) == ("minio", 9000)
         broker = urlsplit(settings.broker_url)
         assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379)
+
+
+def test_redis_keeps_an_append_only_file_and_requires_the_brokers_password(
+    services: dict[str, Any],
+) -> None:
+    redis = services["redis"]
+    script = " ".join(redis["command"])
+    assert "--appendonly yes" in script
+    assert "--appendfsync everysec" in script
+    assert '--requirepass "$$REDIS_PASSWORD"' in script
+    password = resolved_env(redis)["REDIS_PASSWORD"]
+    assert password == SHELL_ENV["REDIS_PASSWORD"]
+    assert any(v.endswith(":/data") for v in redis["volumes"])
+    assert "ports" not in redis, "the broker must not be published"
+    for name in APP_SERVICES:
+        url = urlsplit(Settings.from_env(resolved_env(services[name])).broker_url)
+        assert url.password == password, name
+    with pytest.raises(AssertionError, match="REDIS_PASSWORD is required"):
+        interpolate(env_of(services["worker"])["PALETTE_BROKER_URL"], {})
 
 
 def test_bucket_names_are_the_settings_defaults(services: dict[str, Any]) -> None:
@@ -120,13 +187,52 @@ def test_bucket_names_are_the_settings_defaults(services: dict[str, Any]) -> Non
     assert f"local/{defaults.output_bucket} {ARN}" not in script, "output must raise no events"
 
 
-def test_s3_credentials_are_minio_root_credentials(services: dict[str, Any]) -> None:
-    minio = env_of(services["minio"])
-    for name in (*APP_SERVICES, "minio-init"):
-        env = env_of(services[name])
-        user = env.get("AWS_ACCESS_KEY_ID", env.get("MINIO_ROOT_USER"))
-        password = env.get("AWS_SECRET_ACCESS_KEY", env.get("MINIO_ROOT_PASSWORD"))
-        assert (user, password) == (minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"])
+def test_the_app_uses_its_own_minio_user_never_root(services: dict[str, Any]) -> None:
+    minio = resolved_env(services["minio"])
+    init = resolved_env(services["minio-init"])
+    root = (minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"])
+    assert (init["MINIO_ROOT_USER"], init["MINIO_ROOT_PASSWORD"]) == root
+    app = (init["MINIO_APP_USER"], init["MINIO_APP_PASSWORD"])
+    assert app[0] != root[0]
+    assert app[1] != root[1]
+    for name in APP_SERVICES:
+        env = resolved_env(services[name])
+        assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == app, name
+        assert not any("MINIO_ROOT" in value for value in env_of(services[name]).values())
+
+
+def test_minio_init_creates_the_app_user_with_the_bucket_policy(
+    services: dict[str, Any],
+) -> None:
+    script = script_of(services["minio-init"])
+    assert 'mc admin user add local "$$MINIO_APP_USER" "$$MINIO_APP_PASSWORD"' in script
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in services["minio-init"]["volumes"]}
+    policy_file = "/palette/palette-app-policy.json"
+    assert (ROOT / mounted[policy_file]).resolve() == POLICY
+    assert f"mc admin policy create local palette-app {policy_file}" in script
+    assert 'mc admin policy attach local palette-app --user "$$MINIO_APP_USER"' in script
+    # created after the buckets, before anything that uses them
+    assert script.index("mc mb ") < script.index("mc admin user add")
+
+
+def test_the_app_policy_reaches_the_two_buckets_and_nothing_else() -> None:
+    import json
+
+    defaults = Settings()
+    buckets = {defaults.input_bucket, defaults.output_bucket}
+    policy = json.loads(POLICY.read_text())
+    allowed: dict[str, set[str]] = {}
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        for action in statement["Action"]:
+            assert action.startswith("s3:"), action
+            assert "*" not in action, action
+            allowed.setdefault(action, set()).update(statement["Resource"])
+    assert set(allowed) == {"s3:GetBucketLocation", "s3:ListBucket", "s3:GetObject", "s3:PutObject"}
+    for action in ("s3:ListBucket", "s3:GetBucketLocation"):
+        assert allowed[action] == {f"arn:aws:s3:::{b}" for b in buckets}
+    for action in ("s3:GetObject", "s3:PutObject"):
+        assert allowed[action] == {f"arn:aws:s3:::{b}/*" for b in buckets}
 
 
 def test_webhook_reaches_the_api_stub_events_route(services: dict[str, Any]) -> None:
@@ -174,7 +280,9 @@ def test_images_are_pinned_and_minio_comes_from_quay(services: dict[str, Any]) -
 
 def test_every_long_running_service_has_a_healthcheck(services: dict[str, Any]) -> None:
     assert services["minio"]["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
-    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    redis_check = services["redis"]["healthcheck"]["test"]
+    assert redis_check == ["CMD-SHELL", "redis-cli ping | grep -q PONG"]
+    assert "REDISCLI_AUTH" in env_of(services["redis"])  # without it, NOAUTH: never healthy
     api_check = " ".join(services["api_stub"]["healthcheck"]["test"])
     assert "/healthz" in api_check
     assert f":{env_of(services['api_stub'])['PALETTE_API_BIND'].rsplit(':', 1)[1]}/" in api_check
@@ -186,10 +294,11 @@ def test_start_order_has_no_cycle_and_waits_for_what_it_needs(
     def waits(name: str) -> dict[str, str]:
         return {dep: c["condition"] for dep, c in services[name].get("depends_on", {}).items()}
 
-    assert waits("worker") == {
-        "redis": "service_healthy",
-        "minio-init": "service_completed_successfully",
-    }
+    for name in ("worker", "beat"):
+        assert waits(name) == {
+            "redis": "service_healthy",
+            "minio-init": "service_completed_successfully",
+        }
     assert waits("minio-init")["minio"] == "service_healthy"
     # api_stub's /healthz needs MinIO, so MinIO must not wait for it to be healthy
     assert waits("minio").get("api_stub") != "service_healthy"
