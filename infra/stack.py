@@ -1,4 +1,4 @@
-"""``palette stack up|down|status|env``: the whole pipeline as local background processes.
+"""The whole pipeline as local background processes (``palette stack``, in ``infra.cli``).
 
 SeaweedFS (S3 + filer webhook) → api_stub (``POST /events``) → Redis → Celery worker,
 each a detached process with its log in ``<stack_dir>/logs`` and its pid in
@@ -18,12 +18,9 @@ once per stack dir), ``PALETTE_BROKER_URL`` (used as is when a Redis answers the
 
 from __future__ import annotations
 
-import argparse
 import os
-import shlex
 import shutil
 import socket
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -58,7 +55,7 @@ from infra.state import (
     new_state,
     prepare_dir,
 )
-from worker.redact import redact_text, redact_url
+from worker.redact import redact_url
 
 __all__ = [
     "ComponentStatus",
@@ -68,7 +65,6 @@ __all__ = [
     "default_stack_dir",
     "down",
     "env",
-    "main",
     "status",
     "up",
 ]
@@ -411,89 +407,7 @@ def env(stack_dir: Path) -> dict[str, str]:
     return state.client_env()
 
 
-# --- CLI --------------------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``palette stack ACTION``: human output on stdout, one error line on stderr."""
-    args = _parser().parse_args(argv)
-    stack_dir = args.dir or default_stack_dir()
-    try:
-        return _ACTIONS[args.action](stack_dir, args)
-    except StackUnhealthy as exc:
-        print(f"palette stack: {exc}", file=sys.stderr)
-        print(f"--- last lines of the {exc.component} log ---\n{exc.tail}", file=sys.stderr)
-    except StackError as exc:
-        print(f"palette stack: {redact_text(str(exc))}", file=sys.stderr)
-    return 1
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="palette stack", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        default=None,
-        help="stack directory (default: $PALETTE_STACK_DIR or ~/.local/state/palette-worker)",
-    )
-    actions = parser.add_subparsers(dest="action", required=True)
-    up_parser = actions.add_parser("up", help="start (or reuse) every component and wait")
-    up_parser.add_argument("--workers", type=int, default=1, help="worker concurrency")
-    up_parser.add_argument(
-        "--beat",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run the periodic sweep (Celery beat) in the worker (default: on)",
-    )
-    up_parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds")
-    down_parser = actions.add_parser("down", help="stop the components this stack started")
-    down_parser.add_argument("--purge", action="store_true", help="also delete data and secrets")
-    actions.add_parser("status", help="one line per component; exit 0 only if all healthy")
-    actions.add_parser("env", help="export lines for clients (prints the secret key)")
-    return parser
-
-
-def _cli_up(stack_dir: Path, args: argparse.Namespace) -> int:
-    started = time.monotonic()
-    up(stack_dir, workers=args.workers, beat=args.beat, timeout=args.timeout, report=print)
-    print(f"stack up in {time.monotonic() - started:.1f} s ({stack_dir})")
-    print('clients: eval "$(palette stack env)"')
-    return 0
-
-
-def _cli_down(stack_dir: Path, args: argparse.Namespace) -> int:
-    down(stack_dir, purge=args.purge)
-    print(f"stack down ({stack_dir}){'; data purged' if args.purge else ''}")
-    return 0
-
-
-def _cli_status(stack_dir: Path, args: argparse.Namespace) -> int:
-    rows = status(stack_dir)
-    for row in rows:
-        pid = str(row.pid) if row.pid else "-"
-        print(f"{row.name:<10} {pid:<8} {row.health:<10} {row.endpoint}  {row.detail}".rstrip())
-    return 0 if all(row.healthy for row in rows) else 1
-
-
-def _cli_env(stack_dir: Path, args: argparse.Namespace) -> int:
-    for name, value in env(stack_dir).items():
-        print(f"export {name}={shlex.quote(value)}")
-    return 0
-
-
-_ACTIONS: dict[str, Callable[[Path, argparse.Namespace], int]] = {
-    "up": _cli_up,
-    "down": _cli_down,
-    "status": _cli_status,
-    "env": _cli_env,
-}
-
-
 def proc_of(stack_dir: Path, name: str) -> Proc | None:
     """The recorded process of a component (tests and the chaos script kill it)."""
     state = load(stack_dir.expanduser().resolve())
     return None if state is None else state.procs.get(name)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,6 @@ neither Pillow nor scikit-learn.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
@@ -42,13 +41,9 @@ def send_sweep(app: Any) -> None:
         log.warning("start-up sweep not sent: %s", type(exc).__name__)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="palette beat", description=__doc__.split("\n")[0])
-    parser.add_argument("--loglevel", default=os.environ.get("PALETTE_LOG_LEVEL", "INFO"))
-    parser.add_argument("--schedule", default=schedule_path(), help="beat's state file")
-    args = parser.parse_args(argv)
-
-    configure_logging(args.loglevel)
+def run(loglevel: str, schedule: str) -> int:
+    """Run the scheduler until stopped (``palette beat``); returns the exit code."""
+    configure_logging(loglevel)
     settings = Settings.from_env()
     if settings.sweep_interval_s <= 0:
         print("palette beat: PALETTE_SWEEP_INTERVAL is 0: nothing to schedule", file=sys.stderr)
@@ -58,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     from celery.signals import beat_init
 
     beat_init.connect(lambda **_: send_sweep(app), weak=False)
-    app.Beat(schedule=args.schedule, loglevel=args.loglevel).run()
+    app.Beat(schedule=schedule, loglevel=loglevel).run()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from worker.cli import main
+    from worker.cli.services import beat
+
+    sys.exit(main(sys.argv[1:], "python -m worker.beat", beat))

@@ -20,6 +20,9 @@ import pytest
 from tests.integration.corpus import MAX_BYTES, Case, all_cases, failing_cases, good_cases
 from tests.integration.helpers import exists, upload, wait_for_result
 
+PALETTE = str(Path(sys.executable).with_name("palette"))
+"""The console script, as a user runs it."""
+
 pytestmark = pytest.mark.integration
 
 CASES = all_cases()
@@ -72,7 +75,7 @@ def test_the_worker_survived_the_corpus(results: dict[str, dict[str, Any]], stac
 def _extract(paths: list[Path], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PALETTE_MAX_BYTES": str(MAX_BYTES)}
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", "extract", "--format", "json", *map(str, paths)],
+        [PALETTE, "extract", "--format", "json", *map(str, paths)],
         env=env,
         cwd=tmp_path,
         capture_output=True,

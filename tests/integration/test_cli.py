@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+PALETTE = str(Path(sys.executable).with_name("palette"))
+"""The console script, as a user runs it."""
+
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -18,7 +21,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 def palette(stack: Any, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
+        [PALETTE, *args],
         env={**os.environ, **stack.env},
         capture_output=True,
         text=True,

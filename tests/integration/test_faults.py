@@ -20,6 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,6 +42,9 @@ from worker.celery_app import make_celery
 from worker.jobs import Job
 from worker.ledger import ATTEMPTS_PREFIX, Ledger
 from worker.storage.s3 import S3Storage
+
+PALETTE = str(Path(sys.executable).with_name("palette"))
+"""The console script, as a user runs it."""
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +83,7 @@ def job_id(key: str, data: bytes) -> str:
 
 def run_cli(stack: Any, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", *args],
+        [PALETTE, *args],
         env={**os.environ, **stack.env},
         capture_output=True,
         text=True,

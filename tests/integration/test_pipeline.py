@@ -22,6 +22,9 @@ from PIL import Image
 
 from tests.integration.helpers import exists, http_get, upload, wait_for_result
 
+PALETTE = str(Path(sys.executable).with_name("palette"))
+"""The console script, as a user runs it."""
+
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -132,7 +135,7 @@ def test_sweep_recovers_a_lost_result(stack: Any) -> None:
 
     env = {**os.environ, **stack.env}
     run = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "sweep", "--prefix", "e2e/swept"],
+        [PALETTE, "sweep", "--prefix", "e2e/swept"],
         env=env,
         capture_output=True,
         text=True,

@@ -26,6 +26,7 @@ from infra.processes import Proc, StackError, group_members, is_alive
 from infra.state import load
 from tests.integration.conftest import UP_TIMEOUT, free_port, stack_environ
 from tests.integration.helpers import flush_redis
+from worker.cli import main as cli_main
 from worker.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -111,7 +112,7 @@ def test_env_is_the_client_contract(lifecycle: Lifecycle, capsys: pytest.Capture
     assert settings.broker_url == (given if lifecycle.external else ours)
     assert (settings.input_bucket, settings.output_bucket) == ("images", "palettes")
 
-    assert stack_mod.main(["--dir", str(lifecycle.stack_dir), "env"]) == 0
+    assert cli_main(["stack", "--dir", str(lifecycle.stack_dir), "env"]) == 0
     lines = capsys.readouterr().out.splitlines()
     exported = dict(shlex.split(line)[1].split("=", 1) for line in lines)
     assert all(line.startswith("export ") for line in lines)
@@ -162,7 +163,7 @@ def test_up_restarts_a_component_that_died(lifecycle: Lifecycle) -> None:
     old = lifecycle.procs()["api_stub"]
     os.kill(old.pid, signal.SIGKILL)
     assert _wait_gone(old)
-    assert stack_mod.main(["--dir", str(lifecycle.stack_dir), "status"]) == 1
+    assert cli_main(["stack", "--dir", str(lifecycle.stack_dir), "status"]) == 1
 
     lifecycle.up()
     new = lifecycle.procs()["api_stub"]
@@ -231,8 +232,8 @@ def _state_letter(pid: int) -> str | None:
 
 
 def test_cli_without_a_stack_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert stack_mod.main(["--dir", str(tmp_path / "none"), "env"]) == 1
+    assert cli_main(["stack", "--dir", str(tmp_path / "none"), "env"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("palette stack: no stack in")
     assert "\n" not in err
-    assert stack_mod.main(["--dir", str(tmp_path / "none"), "status"]) == 1
+    assert cli_main(["stack", "--dir", str(tmp_path / "none"), "status"]) == 1

@@ -28,6 +28,7 @@ from infra.processes import (
     wait_until,
 )
 from infra.state import StackState, default_stack_dir, load, new_state, prepare_dir
+from worker.cli import main as cli_main
 
 
 def make_state(tmp_path: Path) -> StackState:
@@ -224,7 +225,7 @@ def test_invalid_settings_are_one_line_not_a_traceback(
 ) -> None:
     monkeypatch.setenv("PALETTE_DEFAULT_K", "99")
     monkeypatch.setenv("PALETTE_BROKER_URL", "redis://redis.invalid:6379/0")
-    assert stack.main(["--dir", str(tmp_path), "up", "--timeout", "1"]) == 1
+    assert cli_main(["stack", "--dir", str(tmp_path), "up", "--timeout", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("palette stack: invalid settings: PALETTE_DEFAULT_K")
     assert "\n" not in err

@@ -12,6 +12,9 @@ from PIL import Image
 
 from worker.cli import main
 
+PALETTE = str(Path(sys.executable).with_name("palette"))
+"""The console script, as a user runs it."""
+
 DATA = Path(__file__).resolve().parents[2] / "data"
 
 
@@ -80,7 +83,7 @@ def test_invalid_k_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_the_console_script_runs_as_a_process() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "extract", str(DATA / "chelsea.jpg")],
+        [PALETTE, "extract", str(DATA / "chelsea.jpg")],
         capture_output=True,
         check=False,
         timeout=60,
