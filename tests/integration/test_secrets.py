@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from infra import stack as stack_mod
 from infra.state import load
 from tests.integration.conftest import Stack
+from worker.cli import main as cli_main
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_status_names_the_redis_binary_and_shows_no_secret(
     rows = {row.name: row for row in stack.status()}
     assert rows["redis"].detail.startswith("Redis ")
     assert "redis-server" in rows["redis"].detail
-    assert stack_mod.main(["--dir", str(stack.stack_dir), "status"]) in {0, 1}
+    assert cli_main(["stack", "--dir", str(stack.stack_dir), "status"]) in {0, 1}
     printed = capsys.readouterr().out
     assert "redis-server" in printed
     assert _password(stack) not in printed
