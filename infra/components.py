@@ -66,7 +66,6 @@ def process_env(state: StackState, base: Mapping[str, str]) -> dict[str, str]:
     env["PALETTE_API_BIND"] = f"127.0.0.1:{state.ports['api']}"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), base.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"  # logs reach the file as they happen; "ready" is read there
-    env["PALETTE_BEAT_SCHEDULE"] = str(state.run_dir / "celerybeat-schedule")
     return env
 
 

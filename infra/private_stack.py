@@ -69,8 +69,9 @@ def private_environ(
     broker_url: str | None = None,
     settings: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The environment for ``up``: ours less any stack of the caller's, free ports, a Redis
-    of its own unless ``broker_url`` names one, then ``settings`` (variable → value)."""
+    """The environment for ``up``: ours less any stack of the caller's, free ports (S3, API,
+    worker metrics), a Redis of its own unless ``broker_url`` names one, then ``settings``
+    (variable → value)."""
     environ = {
         k: v
         for k, v in os.environ.items()
@@ -78,7 +79,7 @@ def private_environ(
     }
     taken: set[int] = set()
     ports = []
-    for _ in range(2 if broker_url else 3):
+    for _ in range(3 if broker_url else 4):
         port = free_port(taken)
         taken |= {port, port + 10000}
         ports.append(port)
@@ -86,7 +87,8 @@ def private_environ(
         PALETTE_STACK_DIR=str(stack_dir),
         PALETTE_STACK_S3_PORT=str(ports[0]),
         PALETTE_STACK_API_PORT=str(ports[1]),
-        PALETTE_BROKER_URL=broker_url or f"redis://127.0.0.1:{ports[2]}/0",
+        PALETTE_METRICS_PORT=str(ports[2]),
+        PALETTE_BROKER_URL=broker_url or f"redis://127.0.0.1:{ports[3]}/0",
     )
     environ.update(settings or {})
     return environ

@@ -70,3 +70,31 @@ def make_celery(settings: Settings) -> Celery:
             }
         }
     return app
+
+
+BEAT_TICK_S = 5.0
+"""Longest sleep of beat between looks at its schedule (and extensions of its lock)."""
+BEAT_LOCK_TIMEOUT_S = 30
+"""How long the beat lock outlives a beat that died without releasing it (SIGKILL, lost
+host): the longest a standby beat waits before it takes over. Renewed every tick."""
+BEAT_KEY_PREFIX = "palette:beat:"
+"""Where beat keeps its schedule (``palette:beat:sweep``) and lock (``palette:beat:lock``)."""
+
+
+def use_redis_beat(app: Celery, settings: Settings) -> None:
+    """Keep beat's schedule and a singleton lock in the broker's Redis (celery-redbeat).
+
+    Any number of beat processes may then run: one holds the lock and sends, the rest
+    wait for it. No schedule file either, so beat runs on a read-only filesystem.
+    """
+    app.conf.update(
+        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_max_loop_interval=BEAT_TICK_S,
+        redbeat_redis_url=settings.broker_url,
+        redbeat_redis_options={"socket_connect_timeout": 2, "socket_timeout": 5},
+        redbeat_key_prefix=BEAT_KEY_PREFIX,
+        redbeat_lock_key=BEAT_KEY_PREFIX + "lock",
+        redbeat_lock_timeout=BEAT_LOCK_TIMEOUT_S,
+        # no result backend, so nothing for Celery's daily backend_cleanup entry to do
+        result_expires=None,
+    )

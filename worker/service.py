@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from worker.beat import schedule_path
+from worker import metrics
 from worker.config import Settings
 from worker.jobs import QUEUE_NAME
 from worker.redact import configure_logging
@@ -123,8 +123,15 @@ def run(options: WorkerOptions) -> int:
     if not options.celery_task_log:
         _quiet_per_task_lines()
     settings = Settings.from_env()
-    app = build_app(settings, options)
-    app.worker_main(celery_argv(options))
+    metrics_dir = metrics.prepare_multiprocess_dir(os.environ)  # before prometheus_client
+    main_pid = os.getpid()
+    try:
+        app = build_app(settings, options)
+        metrics.serve(os.environ, metrics_dir)
+        app.worker_main(celery_argv(options))
+    finally:
+        if os.getpid() == main_pid:  # never from a forked pool child
+            metrics.remove_multiprocess_dir(metrics_dir, os.environ)
     return 0
 
 
@@ -138,8 +145,13 @@ def build_app(settings: Settings, options: WorkerOptions) -> Any:
     storage = per_process_storage(settings)
     tasks.register(app, settings, storage)
     _schedule_warm_up(app, options.pool, storage)
-    if options.beat and settings.sweep_interval_s > 0:
-        tasks.sweep_on_start(app)
+    if options.beat:
+        from worker.beat import sweep_when_scheduling
+        from worker.celery_app import use_redis_beat
+
+        use_redis_beat(app, settings)
+        if settings.sweep_interval_s > 0:
+            sweep_when_scheduling(app)
     return app
 
 
@@ -156,7 +168,7 @@ def celery_argv(options: WorkerOptions) -> list[str]:
         "--without-heartbeat",
     ]
     if options.beat:
-        argv += ["--beat", f"--schedule={schedule_path()}"]
+        argv.append("--beat")
     if options.hostname:
         argv.append(f"--hostname={options.hostname}")
     return argv

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from worker import document, palette
@@ -32,6 +32,9 @@ class Outcome:
     job_id: str
     status: str  # done | failed | skipped
     reason: str = ""
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    """Stages this execution went through (metrics); not part of ``as_dict``."""
+    bytes_in: int = field(default=0, compare=False)
 
     def as_dict(self) -> dict[str, str]:
         return {"job_id": self.job_id, "status": self.status, "reason": self.reason}
@@ -71,12 +74,12 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
             with clock.stage("download"):
                 data, info = storage.fetch(job.bucket, job.key, max_bytes=settings.max_bytes)
         except SourceMissing:
-            return Outcome(job.id, "skipped", "source_missing")
+            return Outcome(job.id, "skipped", "source_missing", clock.timings)
         if job.etag and info.etag and job.etag != info.etag:
-            return Outcome(job.id, "skipped", "stale_event")
+            return Outcome(job.id, "skipped", "stale_event", clock.timings, len(data))
         source = document.source_ref(job.bucket, job.key, info.etag, info.size)
         if _already_done(storage, settings.output_bucket, json_key, info.etag, k):
-            return Outcome(job.id, "skipped", "already_done")
+            return Outcome(job.id, "skipped", "already_done", clock.timings, len(data))
         result = palette.extract(
             data, k=k, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels
         )
@@ -86,11 +89,13 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
             storage.put(settings.output_bucket, png_key, bar, "image/png")
         bar_ref = document.bar_ref(settings.output_bucket, png_key)
         doc = document.done(source, result, bar_ref, clock.timings)
-        storage.put(settings.output_bucket, json_key, document.encode(doc), _JSON)
+        with clock.stage("upload_json"):
+            storage.put(settings.output_bucket, json_key, document.encode(doc), _JSON)
     except PermanentError as error:
         store_failure(storage, settings, job, source, error, k, clock.timings)
-        return Outcome(job.id, "failed", error.code)
-    return Outcome(job.id, "done")
+        return Outcome(job.id, "failed", error.code, clock.timings)
+    uploads = clock.timings["upload"] + clock.timings["upload_json"]
+    return Outcome(job.id, "done", "", {**doc["timings_ms"], "upload": uploads}, len(data))
 
 
 def store_failure(
@@ -141,8 +146,18 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
     from worker.errors import BrokerUnavailable, InternalError, TransientError, WorkerLost
     from worker.jobs import SWEEP_TASK_NAME, TASK_NAME
     from worker.ledger import Ledger
+    from worker.metrics import JobMetrics
 
     clients: dict[str, Any] = {}
+
+    def metrics() -> JobMetrics:
+        """Built in the process that runs jobs (a pool child), where its files belong."""
+        if "metrics" not in clients:
+            clients["metrics"] = JobMetrics()
+        return clients["metrics"]
+
+    def observe(outcome: Outcome) -> None:
+        metrics().observe(outcome.status, outcome.reason, outcome.timings_ms, outcome.bytes_in)
 
     def storage() -> Storage:
         if "storage" not in clients:
@@ -193,11 +208,13 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
                 dead_letter(job, exc.code)
                 return _give_up(parsed, exc)
             finish(parsed.id)
+            observe(Outcome(parsed.id, "retried", exc.code))
             raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
         except Exception as exc:  # a bug: the upload still gets a result, and no retry loop
             log.exception("job %s: unexpected %s", parsed.id, type(exc).__name__)
             return _give_up(parsed, InternalError(f"internal error ({type(exc).__name__})"))
         finish(parsed.id)
+        observe(outcome)
         log.info("job %s %s %s", parsed.id, outcome.status, outcome.reason)
         return outcome.as_dict()
 
@@ -210,8 +227,10 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
         except TransientError:
             log.warning("job %s: could not store its failure; it stays dead-lettered", parsed.id)
         finish(parsed.id)
+        outcome = Outcome(parsed.id, "failed", error.code)
+        observe(outcome)
         log.info("job %s failed %s", parsed.id, error.code)
-        return Outcome(parsed.id, "failed", error.code).as_dict()
+        return outcome.as_dict()
 
     @app.task(name=SWEEP_TASK_NAME, ignore_result=True)
     def sweep_task() -> dict[str, int]:
@@ -233,18 +252,3 @@ def _backoff(retries: int) -> float:
     from worker.celery_app import RETRY_BACKOFF_MAX
 
     return random.uniform(0, min(float(RETRY_BACKOFF_MAX), 2.0 ** (retries + 1)))
-
-
-def sweep_on_start(app: Any) -> None:
-    """Send one sweep when this worker is ready: recovery right after a crash or restart.
-
-    A worker whose main process was killed leaves its message invisible for the whole
-    visibility timeout, and a restarted Redis has lost its queue; the periodic sweep
-    would find both only an interval later. Run it in the one worker that runs beat:
-    each sweep lists both buckets, and duplicates it enqueues are cheap skips.
-    """
-    from celery.signals import worker_ready
-
-    from worker.beat import send_sweep
-
-    worker_ready.connect(lambda **_: send_sweep(app), weak=False)

@@ -37,7 +37,7 @@ import click
 @click.option(
     "--beat",
     is_flag=True,
-    help="Also run the periodic sweep, and one sweep at start (in exactly one worker).",
+    help="Also run beat (the periodic sweep); with several, one sends (a Redis lock).",
 )
 @click.option("--hostname", default=None, help="Celery node name (default: celery@host).")
 def worker(
@@ -57,15 +57,10 @@ def worker(
 
 @click.command("beat", help="Run the periodic sweep's scheduler (exactly one per deployment).")
 @click.option("--loglevel", default="INFO", show_default=True, envvar="PALETTE_LOG_LEVEL")
-@click.option(
-    "--schedule",
-    default=None,
-    help="Beat's state file (default: $PALETTE_BEAT_SCHEDULE, else ./celerybeat-schedule).",
-)
-def beat(loglevel: str, schedule: str | None) -> int:
+def beat(loglevel: str) -> int:
     from worker import beat as beat_module
 
-    return beat_module.run(loglevel, schedule or beat_module.schedule_path())
+    return beat_module.run(loglevel)
 
 
 @click.command("api", help="Serve the api_stub: storage events in, results out, the web page.")
