@@ -128,3 +128,25 @@ def test_json_documents(store: Storage, prefix: str) -> None:
     assert get_json(store, "contract-b", prefix + "a.json") == {"status": "done"}
     assert get_json(store, "contract-b", prefix + "b.json") is None
     assert get_json(store, "contract-b", prefix + "c.json") is None
+
+
+def test_user_metadata_comes_back_with_head_and_fetch(store: Storage, prefix: str) -> None:
+    key = prefix + "a.png"
+    store.put("contract-a", key, DATA, "image/png", metadata={"Palette-K": "auto", "x": "1"})
+    info = store.fetch("contract-a", key)[1]
+    assert dict(info.metadata) == {"palette-k": "auto", "x": "1"}
+    head = store.head("contract-a", key)
+    assert head is not None
+    assert dict(head.metadata) == dict(info.metadata)
+    store.put("contract-a", key, DATA, "image/png")  # same bytes, no metadata: a new version
+    assert dict(store.fetch("contract-a", key)[1].metadata) == {}
+
+
+def test_delete_removes_and_is_idempotent(store: Storage, prefix: str) -> None:
+    key = prefix + "gone.png"
+    store.put("contract-a", key, DATA, "image/png")
+    store.delete("contract-a", key)
+    assert store.head("contract-a", key) is None
+    assert list(store.list("contract-a", prefix)) == []
+    store.delete("contract-a", key)  # already gone: no error
+    store.delete("no-such-bucket", key)

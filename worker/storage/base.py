@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -13,17 +13,22 @@ from worker.errors import SourceMissing
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One stored object's identity; ``etag`` is bare (no quotes), as events carry it."""
+    """One stored object's identity; ``etag`` is bare (no quotes), as events carry it.
+
+    ``metadata`` is the object's user metadata (``x-amz-meta-<name>``: names lower-case,
+    without the prefix), as ``head`` and ``fetch`` return it; a listing carries none.
+    """
 
     bucket: str
     key: str
     size: int
     etag: str | None
     last_modified: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict, hash=False)
 
 
 class Storage(Protocol):
-    """Five methods; errors are the package's own, never a client library's.
+    """Six methods; errors are the package's own, never a client library's.
 
     A missing object is ``SourceMissing`` (``None`` from ``head``); a store that cannot
     answer now is ``StorageUnavailable``; ``fetch`` over ``max_bytes`` is ``TooLarge``.
@@ -50,8 +55,14 @@ class Storage(Protocol):
         data: bytes,
         content_type: str,
         cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> str | None:
-        """Store ``data``; returns the new object's ETag (bare) when the store says it."""
+        """Store ``data`` (with user ``metadata``, ASCII names and values); returns the new
+        object's ETag (bare) when the store says it."""
+        ...
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove the object; removing one that does not exist is not an error."""
         ...
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 
 from worker.errors import SourceMissing, TooLarge
@@ -22,15 +22,17 @@ class MemoryStorage:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
         """(bucket, key) → (bytes, content type): tests read and plant objects here."""
         self.modified: dict[tuple[str, str], datetime] = {}
+        self.metadata: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
         with self._lock:
             found = self.objects.get((bucket, key))
             modified = self.modified.get((bucket, key))
+            metadata = dict(self.metadata.get((bucket, key), {}))
         if found is None:
             return None
-        return ObjectInfo(bucket, key, len(found[0]), _md5(found[0]), modified)
+        return ObjectInfo(bucket, key, len(found[0]), _md5(found[0]), modified, metadata)
 
     def fetch(
         self, bucket: str, key: str, max_bytes: int | None = None
@@ -38,12 +40,13 @@ class MemoryStorage:
         with self._lock:
             found = self.objects.get((bucket, key))
             modified = self.modified.get((bucket, key))
+            metadata = dict(self.metadata.get((bucket, key), {}))
         if found is None:
             raise SourceMissing(f"s3://{bucket}/{key} does not exist")
         data = found[0]
         if max_bytes is not None and len(data) > max_bytes:
             raise TooLarge(f"object is {len(data)} bytes, the limit is {max_bytes}")
-        return data, ObjectInfo(bucket, key, len(data), _md5(data), modified)
+        return data, ObjectInfo(bucket, key, len(data), _md5(data), modified, metadata)
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
         return self.fetch(bucket, key, max_bytes)[0]
@@ -55,19 +58,27 @@ class MemoryStorage:
         data: bytes,
         content_type: str,
         cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> str | None:
         with self._lock:
             self.objects[(bucket, key)] = (bytes(data), content_type)
             self.modified[(bucket, key)] = datetime.now(UTC)
+            self.metadata[(bucket, key)] = {k.lower(): v for k, v in (metadata or {}).items()}
         return _md5(data)
+
+    def delete(self, bucket: str, key: str) -> None:
+        with self._lock:
+            self.objects.pop((bucket, key), None)
+            self.modified.pop((bucket, key), None)
+            self.metadata.pop((bucket, key), None)
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         with self._lock:
             keys = sorted(k for b, k in self.objects if b == bucket and k.startswith(prefix))
         for key in keys:
             info = self.head(bucket, key)
-            if info is not None:
-                yield info
+            if info is not None:  # a listing carries no metadata, as S3's does not
+                yield ObjectInfo(info.bucket, key, info.size, info.etag, info.last_modified)
 
 
 def _md5(data: bytes) -> str:

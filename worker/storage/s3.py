@@ -24,7 +24,7 @@ from __future__ import annotations
 import http.client
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -44,6 +44,7 @@ from worker.jobs import normalise_etag
 from worker.storage.base import ObjectInfo
 
 _MISSING_CODES = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
+_META_PREFIX = "x-amz-meta-"
 _PROBE_KEY = "k"
 """The key of the presigned URL a bucket's base URL is read from (its last path segment)."""
 
@@ -103,14 +104,19 @@ class S3Storage:
         data: bytes,
         content_type: str,
         cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> str | None:
         headers = {"Content-Type": content_type}
         if cache_control:
             headers["Cache-Control"] = cache_control
+        for name, value in (metadata or {}).items():
+            headers[_META_PREFIX + name.lower()] = value
         answer = self._try_short("PUT", bucket, key, body=data, headers=headers)
         if answer is not None and answer.status == 200:
             return normalise_etag(answer.headers.get("etag"))
-        extra = {"CacheControl": cache_control} if cache_control else {}
+        extra: dict[str, Any] = {"CacheControl": cache_control} if cache_control else {}
+        if metadata:
+            extra["Metadata"] = {name.lower(): value for name, value in metadata.items()}
         try:
             response = self.client.put_object(
                 Bucket=bucket, Key=key, Body=data, ContentType=content_type, **extra
@@ -118,6 +124,14 @@ class S3Storage:
         except Exception as exc:
             raise _translate(exc, bucket, key) from exc
         return normalise_etag(response.get("ETag"))
+
+    def delete(self, bucket: str, key: str) -> None:
+        """boto3's DeleteObject (rare: an image's deletion); S3 answers 204 for an absent key."""
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if not _is_missing(exc):  # a missing bucket: nothing to delete either
+                raise _translate(exc, bucket, key) from exc
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -206,6 +220,11 @@ class _Answer:
             size=size,
             etag=normalise_etag(self.headers.get("etag")),
             last_modified=parsedate_to_datetime(modified) if modified else None,
+            metadata={
+                name[len(_META_PREFIX) :]: value
+                for name, value in self.headers.items()
+                if name.startswith(_META_PREFIX)
+            },
         )
 
 
@@ -315,12 +334,14 @@ class _ShortRoad:
 
 
 def _info(bucket: str, key: str, response: dict[str, Any], size: int) -> ObjectInfo:
+    metadata = response.get("Metadata") or {}
     return ObjectInfo(
         bucket=bucket,
         key=key,
         size=size,
         etag=normalise_etag(response.get("ETag")),
         last_modified=response.get("LastModified"),
+        metadata={str(name).lower(): str(value) for name, value in metadata.items()},
     )
 
 
