@@ -9,7 +9,9 @@ A payload is recognised by its shape, not by who sent it::
     {"Event": "s3:TestEvent", …}             AWS's "your notification works" message: ignored
     {"event_type": …, "key": "/buckets/…"}   SeaweedFS filer webhook
 
-Every record ends either as a ``Job`` for the configured input bucket or as an ``Ignored``
+Every record ends either as a ``Job`` for the configured input bucket (to process a new
+object, or, for ``ObjectRemoved:*`` and a SeaweedFS ``delete``, to remove the results of
+one that is gone) or as an ``Ignored``
 with a stable reason, because a store that keeps getting errors for an event it will
 never stop sending (MinIO's queue replays one event until it is accepted) blocks every
 later event: the HTTP layer answers 2xx for everything ignored here.
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
-from worker.jobs import Job, normalise_etag, unsafe_key_reason
+from worker.jobs import PROCESS, REMOVE, Job, normalise_etag, unsafe_key_reason
 
 MAX_NESTING = 3
 """SQS inside SNS inside Records is the deepest real wrapping; more is not ours."""
@@ -39,6 +41,10 @@ _METADATA_ONLY = frozenset(
     | {"ObjectCreated:PutLegalHold"}
 )
 """MinIO files these under ObjectCreated although the bytes (and the ETag) stay the same."""
+
+_REMOVED = ("ObjectRemoved:", "LifecycleExpiration:")
+"""Event names of an object that is gone (a delete, a delete marker, an expiry): its
+results go too."""
 
 _SEAWEED_PREFIX = "/buckets/"
 _SEAWEED_SYSTEM_BUCKET = ".system"
@@ -143,8 +149,9 @@ def _s3_record(record: Mapping[str, Any], input_bucket: str) -> Job | Ignored:
     """One S3 ``Records`` entry; MinIO prefixes event names with ``s3:``, AWS does not."""
     name = str(record.get("eventName", ""))
     kind = name.removeprefix("s3:")
-    if not kind.startswith("ObjectCreated:"):
-        return Ignored("not_object_created", name)
+    removed = kind.startswith(_REMOVED)
+    if not kind.startswith("ObjectCreated:") and not removed:
+        return Ignored("other_event", name)
     if kind in _METADATA_ONLY:
         return Ignored("metadata_only", name)
     try:
@@ -155,19 +162,23 @@ def _s3_record(record: Mapping[str, Any], input_bucket: str) -> Job | Ignored:
         return Ignored("malformed_record", f"missing {exc}")
     except UnicodeDecodeError:
         return Ignored("malformed_record", "key is not UTF-8 once decoded")
+    if removed:
+        return _job(bucket, key, input_bucket, etag=None, size=None, action=REMOVE)
     etag = obj.get("eTag", obj.get("etag"))
     return _job(bucket, key, input_bucket, etag=_etag_or_none(etag), size=obj.get("size"))
 
 
 def _seaweed(event: Mapping[str, Any], input_bucket: str) -> Job | Ignored:
-    """A filer event: ``create``/``update`` of a file under ``/buckets/<input>/``."""
+    """A filer event: ``create``/``update`` of a file under ``/buckets/<input>/`` is a job
+    to process it, ``delete`` one to remove its results."""
     event_type, path = str(event.get("event_type")), str(event.get("key"))
-    if event_type not in {"create", "update"}:
-        return Ignored("not_create_or_update", f"{event_type} {path}")
+    if event_type not in {"create", "update", "delete"}:
+        return Ignored("other_event", f"{event_type} {path}")
     message = event.get("message")
-    entry = message.get("new_entry") if isinstance(message, Mapping) else None
+    side = "old_entry" if event_type == "delete" else "new_entry"
+    entry = message.get(side) if isinstance(message, Mapping) else None
     if not isinstance(entry, Mapping):
-        return Ignored("malformed_record", "no new_entry")
+        return Ignored("malformed_record", f"no {side}")
     if entry.get("is_directory"):
         return Ignored("directory", path)
     if not path.startswith(_SEAWEED_PREFIX) or "/" not in path[len(_SEAWEED_PREFIX) :]:
@@ -177,19 +188,29 @@ def _seaweed(event: Mapping[str, Any], input_bucket: str) -> Job | Ignored:
         return Ignored("system", path)
     if bucket == input_bucket and key.startswith(_SEAWEED_MULTIPART_DIR):
         return Ignored("multipart_part", path)
+    if event_type == "delete":
+        return _job(bucket, key, input_bucket, etag=None, size=None, action=REMOVE)
     attributes = entry.get("attributes")
     size = attributes.get("file_size") if isinstance(attributes, Mapping) else None
     return _job(bucket, key, input_bucket, etag=_seaweed_etag(entry), size=size)
 
 
-def _job(bucket: str, key: str, input_bucket: str, etag: str | None, size: Any) -> Job | Ignored:
+def _job(
+    bucket: str,
+    key: str,
+    input_bucket: str,
+    etag: str | None,
+    size: Any,
+    action: str = PROCESS,
+) -> Job | Ignored:
     """The checks every format shares: our bucket only, and a key that cannot escape it."""
     if bucket != input_bucket:
         return Ignored("other_bucket", bucket)
     reason = unsafe_key_reason(key)
     if reason is not None:
         return Ignored("unsafe_key", reason)
-    return Job(bucket=bucket, key=key, etag=normalise_etag(etag), size=_int_or_none(size))
+    size = _int_or_none(size)
+    return Job(bucket=bucket, key=key, etag=normalise_etag(etag), size=size, action=action)
 
 
 def _seaweed_etag(entry: Mapping[str, Any]) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any
 from worker.celery_app import make_celery
 from worker.config import Settings
 from worker.errors import BrokerUnavailable
-from worker.jobs import QUEUE_NAME, TASK_NAME, Job
+from worker.jobs import QUEUE_NAME, Job
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ defaults. Each publish retry would wait out another timeout, so there are none."
 
 
 class Enqueuer:
-    """Sends ``palette.process`` messages by name; one Celery app (and pool) per instance."""
+    """Sends job messages by task name; one Celery app (and pool) per instance."""
 
     def __init__(self, settings: Settings, celery: Any = None) -> None:
         if celery is None:
@@ -41,10 +41,11 @@ class Enqueuer:
         self.celery = celery
 
     def enqueue(self, job: Job) -> str:
-        """Send one job; its task id is the job id, so duplicates are recognisable."""
+        """Send one job (``palette.process``, or ``palette.remove`` for a removal); its task
+        id is the job id, so duplicates are recognisable."""
         try:
             self.celery.send_task(
-                TASK_NAME,
+                job.task_name,
                 kwargs={"job": job.to_message()},
                 task_id=job.id,
                 queue=QUEUE_NAME,

@@ -15,27 +15,48 @@ TASK_NAME = "palette.process"
 SWEEP_TASK_NAME = "palette.sweep"
 """The periodic task that re-enqueues whatever lacks a current result."""
 
+REMOVE_TASK_NAME = "palette.remove"
+"""Deletes the results of an image that is gone (from an ``ObjectRemoved`` event)."""
+
+PROCESS, REMOVE = "process", "remove"
+"""What a job asks for: make the image's result, or delete the results of a deleted image."""
+
 QUEUE_NAME = "palette"
 
 
 @dataclass(frozen=True)
 class Job:
-    """One image to process. ``etag`` is None when the event did not carry one."""
+    """One image to process (or, with ``action=REMOVE``, one deleted image whose results
+    go). ``etag`` is None when the event did not carry one."""
 
     bucket: str
     key: str
     etag: str | None = None
     size: int | None = None
     k: int | None = None
+    action: str = PROCESS
 
     @property
     def id(self) -> str:
-        """Deterministic: a redelivered event for the same object version is the same job."""
-        raw = "\0".join([self.bucket, self.key, normalise_etag(self.etag) or ""])
+        """Deterministic: a redelivered event for the same object version is the same job,
+        and a removal never shares its id with the processing of the same version."""
+        parts = [self.bucket, self.key, normalise_etag(self.etag) or ""]
+        if self.action != PROCESS:
+            parts.insert(0, self.action)
+        raw = "\0".join(parts)
         return "palette-" + hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
 
+    @property
+    def task_name(self) -> str:
+        return REMOVE_TASK_NAME if self.action == REMOVE else TASK_NAME
+
     def to_message(self) -> dict[str, object]:
-        return {name: value for name, value in asdict(self).items() if value is not None}
+        """The task's ``job`` argument; ``action`` only when it is not the default, so a
+        processing message reads the same to workers of every release."""
+        message = {name: value for name, value in asdict(self).items() if value is not None}
+        if self.action == PROCESS:
+            del message["action"]
+        return message
 
     @classmethod
     def from_message(cls, message: dict[str, object]) -> Job:
@@ -45,6 +66,7 @@ class Job:
             etag=normalise_etag(message.get("etag")),  # type: ignore[arg-type]
             size=_optional_int(message.get("size")),
             k=_optional_int(message.get("k")),
+            action=REMOVE if message.get("action") == REMOVE else PROCESS,
         )
 
 

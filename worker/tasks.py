@@ -140,11 +140,13 @@ MAX_DELIVERIES = 3
 
 
 def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage]) -> Any:
-    """Register the ``palette.process`` task on ``app``; clients are built per process."""
+    """Register the ``palette.process``, ``palette.remove`` and ``palette.sweep`` tasks on
+    ``app`` (on this app only: ``shared=False``); clients are built per process."""
     from celery.exceptions import SoftTimeLimitExceeded
 
+    from worker.celery_app import RETRY_BACKOFF_MAX
     from worker.errors import BrokerUnavailable, InternalError, TransientError, WorkerLost
-    from worker.jobs import SWEEP_TASK_NAME, TASK_NAME
+    from worker.jobs import REMOVE_TASK_NAME, SWEEP_TASK_NAME, TASK_NAME
     from worker.ledger import Ledger
     from worker.metrics import JobMetrics
 
@@ -191,7 +193,7 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
         except BrokerUnavailable as exc:
             log.error("job %s: dead letter lost (%s): %s", job.get("key"), reason, exc.message)
 
-    @app.task(name=TASK_NAME, bind=True, max_retries=MAX_RETRIES)
+    @app.task(name=TASK_NAME, bind=True, max_retries=MAX_RETRIES, shared=False)
     def process_task(self: Any, job: dict[str, Any]) -> dict[str, str]:
         """Every execution that ends (not killed, not retried) logs exactly one line,
         ``job <id> done|failed <code>|skipped <reason>``: operators and the chaos
@@ -232,7 +234,32 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
         log.info("job %s failed %s", parsed.id, error.code)
         return outcome.as_dict()
 
-    @app.task(name=SWEEP_TASK_NAME, ignore_result=True)
+    def requeue(job: Job) -> None:
+        app.send_task(job.task_name, kwargs={"job": job.to_message()}, task_id=job.id)
+
+    @app.task(
+        name=REMOVE_TASK_NAME,
+        shared=False,
+        autoretry_for=(TransientError,),
+        retry_backoff=True,
+        retry_backoff_max=RETRY_BACKOFF_MAX,
+        retry_jitter=True,
+        max_retries=MAX_RETRIES,
+    )
+    def remove_task(job: dict[str, Any]) -> dict[str, str]:
+        """An image is gone: its results go too (``worker.removal``). What the sweep
+        would find later, done now, so the API stops answering for it in seconds."""
+        from worker.removal import remove_results
+
+        parsed = Job.from_message(job)
+        if unsafe_key_reason(parsed.key) is not None:
+            return Outcome(parsed.id, "skipped", "unsafe_key").as_dict()
+        reason = remove_results(storage(), settings, parsed.key, requeue)
+        status = "skipped" if reason == "image_exists" else "removed"
+        log.info("job %s %s %s", parsed.id, status, reason)
+        return Outcome(parsed.id, status, reason).as_dict()
+
+    @app.task(name=SWEEP_TASK_NAME, ignore_result=True, shared=False)
     def sweep_task() -> dict[str, int]:
         """Recover lost events: enqueue every input object without a current result."""
         from worker.enqueue import Enqueuer

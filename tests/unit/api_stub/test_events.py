@@ -17,7 +17,7 @@ from api_stub.events import (
     parse_event,
     unsafe_key_reason,
 )
-from worker.jobs import Job
+from worker.jobs import PROCESS, REMOVE, Job
 
 EVENTS = Path(__file__).resolve().parents[2] / "data" / "events"
 UNICODE_KEY = "my photos/a b+c ü%.png"
@@ -31,7 +31,8 @@ def load(name: str) -> Any:
 
 EXPECTED: dict[str, tuple[list[Job], dict[str, int]]] = {
     "minio_put.json": ([Job("images", UNICODE_KEY, PNG_ETAG, 1529)], {}),
-    "minio_delete.json": ([], {"not_object_created": 1}),
+    "minio_delete.json": ([Job("images", UNICODE_KEY, action=REMOVE)], {}),
+    "aws_delete_marker.json": ([Job("images", UNICODE_KEY, action=REMOVE)], {}),
     "minio_put_tagging.json": ([], {"metadata_only": 1}),
     "aws_put.json": ([Job("images", UNICODE_KEY, PNG_ETAG, 1529)], {}),
     "aws_multi_records.json": (
@@ -60,7 +61,7 @@ EXPECTED: dict[str, tuple[list[Job], dict[str, int]]] = {
     "seaweed_dir.json": ([], {"directory": 1}),
     "seaweed_bucket_dir.json": ([], {"directory": 1}),
     "seaweed_output_bucket.json": ([], {"other_bucket": 1}),
-    "seaweed_delete.json": ([], {"not_create_or_update": 1}),
+    "seaweed_delete.json": ([Job("images", UNICODE_KEY, action=REMOVE)], {}),
     "seaweed_system.json": ([], {"system": 1}),
 }
 
@@ -136,7 +137,49 @@ def test_aws_event_names_without_and_minio_with_prefix() -> None:
         event["Records"][0]["eventName"] = name
         assert len(parse_event(event, "images").jobs) == 1
     event["Records"][0]["eventName"] = "ObjectRestore:Completed"
-    assert parse_event(event, "images").reasons() == {"not_object_created": 1}
+    assert parse_event(event, "images").reasons() == {"other_event": 1}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ObjectRemoved:Delete",
+        "s3:ObjectRemoved:Delete",
+        "ObjectRemoved:DeleteMarkerCreated",
+        "s3:ObjectRemoved:NoOP",
+        "LifecycleExpiration:Delete",
+    ],
+)
+def test_removal_events_of_every_store_become_removal_jobs(name: str) -> None:
+    event = load("aws_put.json")
+    event["Records"][0]["eventName"] = name
+    (job,) = parse_event(event, "images").jobs
+    assert job == Job("images", UNICODE_KEY, action=REMOVE)
+    assert job.task_name == "palette.remove"
+
+
+def test_a_removal_and_a_creation_of_one_key_in_one_event_are_two_jobs() -> None:
+    put, delete = load("aws_put.json"), load("aws_delete_marker.json")
+    event = {"Records": put["Records"] + delete["Records"] + put["Records"]}
+    jobs = parse_event(event, "images").jobs
+    assert [job.action for job in jobs] == [PROCESS, REMOVE]
+    assert jobs[0].id != jobs[1].id
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda e: e["message"]["old_entry"].update(is_directory=True), "directory"),
+        (lambda e: e.update(key="/buckets/images/.uploads/x/0001.part"), "multipart_part"),
+        (lambda e: e.update(key="/buckets/palettes/a.png.json"), "other_bucket"),
+        (lambda e: e["message"].pop("old_entry"), "malformed_record"),
+        (lambda e: e.update(event_type="rename"), "other_event"),
+    ],
+)
+def test_seaweed_deletes_we_do_not_act_on(mutate: Any, reason: str) -> None:
+    event = load("seaweed_delete.json")
+    mutate(event)
+    assert parse_event(event, "images").reasons() == {reason: 1}
 
 
 def test_duplicate_records_give_one_job() -> None:
@@ -185,7 +228,7 @@ def test_s3_key_with_invalid_utf8_is_malformed() -> None:
     [
         (lambda r: r["s3"].pop("object"), "malformed_record"),
         (lambda r: r["s3"].update(bucket=None), "malformed_record"),
-        (lambda r: r.update(eventName=None), "not_object_created"),
+        (lambda r: r.update(eventName=None), "other_event"),
     ],
 )
 def test_malformed_s3_records_are_ignored(mutate: Any, reason: str) -> None:
