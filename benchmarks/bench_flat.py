@@ -47,7 +47,7 @@ Method = Callable[[bytes, int], np.ndarray]
 """Image bytes and k → (m, 3) returned colours."""
 
 
-def ours(data: bytes, k: int) -> np.ndarray:
+def ours(data: bytes, k: int | str) -> np.ndarray:
     from worker.palette import extract
 
     return np.array([c["rgb"] for c in extract(data, k)["colors"]], dtype=np.uint8)
@@ -138,10 +138,11 @@ def timed(method: Method, data: bytes, k: int) -> tuple[np.ndarray, float]:
     return colours, method.last_ms if isinstance(method, Before) else ms
 
 
-def run_flat(methods: dict[str, Method], images: int, first_seed: int) -> None:
+def run_flat(methods: dict[str, Method], images: int, first_seed: int, with_auto: bool) -> None:
     from benchmarks.flat_images import flat_image, worst_matches
 
     tallies = {(fmt, name): Tally() for fmt in ("PNG", "JPEG") for name in methods}
+    auto: dict[str, list[int]] = {"PNG": [], "JPEG": []}
     for seed in range(first_seed, first_seed + images):
         for fmt in ("PNG", "JPEG"):
             image = flat_image(seed, fmt)
@@ -149,6 +150,8 @@ def run_flat(methods: dict[str, Method], images: int, first_seed: int) -> None:
             for name, method in methods.items():
                 colours, ms = timed(method, image.data, k)
                 tallies[fmt, name].add(worst_matches(image.colours, colours), ms)
+            if with_auto:
+                auto[fmt].append(len(ours(image.data, "auto")) - k)
     print(f"\n### flat graphics: {images} images per format (seeds {first_seed}-"
           f"{first_seed + images - 1}), 2-12 colours, k = colours drawn\n")  # fmt: skip
     print(f"found: nearest returned colour within ΔE00 {FOUND}; near miss {FOUND}-{GROSS}; "
@@ -163,6 +166,19 @@ def run_flat(methods: dict[str, Method], images: int, first_seed: int) -> None:
             f"| {t.images_with_gross} | {t.worst:.1f} | {statistics.median(t.ms):.1f} "
             f"| {p95:.1f} |"
         )
+    if with_auto:
+        print_auto(auto)
+
+
+def print_auto(auto: dict[str, list[int]]) -> None:
+    """How often ours with k="auto" returns exactly the colours drawn."""
+    print('\n### ours with k="auto" on the same images: colours returned - colours drawn\n')
+    print("| format | exactly | fewer | more | mean difference |")
+    print("|---|---:|---:|---:|---:|")
+    for fmt, diffs in auto.items():
+        d = np.array(diffs)
+        print(f"| {fmt} | {np.mean(d == 0):.1%} | {np.mean(d < 0):.1%} | {np.mean(d > 0):.1%} "
+              f"| {d.mean():+.2f} |")  # fmt: skip
 
 
 def run_named(methods: dict[str, Method], noisy_seeds: int) -> None:
@@ -241,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     methods = choose_methods(args.methods.split(","), args.before)
     print(f"python {sys.version.split()[0]}, command: {' '.join(sys.argv)}")
     try:
-        run_flat(methods, args.images, args.first_seed)
+        run_flat(methods, args.images, args.first_seed, "ours" in methods)
         run_named(methods, args.noisy_seeds)
     finally:
         for method in methods.values():

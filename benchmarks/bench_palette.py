@@ -125,7 +125,7 @@ def pillow_full(path: Path, k: int) -> Palette:
 def pillow_draft(path: Path, k: int) -> Palette:
     """The floor with JPEG draft to our pixel budget (as ``worker.decode`` asks)."""
     from worker.palette.decode import draft_request
-    from worker.palette.pipeline import Options, draft_target
+    from worker.palette.options import Options, draft_target
 
     with Image.open(path) as im:
         request = draft_request(im.size, draft_target(Options()))
@@ -332,19 +332,21 @@ def share_table(files: list[Path], k: int) -> None:
     Truth: every full-resolution, colour-managed pixel assigned to the nearest colour of
     our palette by the rule ``extract`` uses (nearest in the clustering space).
     """
-    from worker.palette.pipeline import Options, extract, nearest, to_space
+    from worker.palette import extract, spaces
+    from worker.palette.cluster import nearest
+    from worker.palette.options import Options
 
     print(f"\n### share accuracy (ours, k={k}): draft-decoded vs every full-res pixel\n")
     print("| photo | draft scale | pixels counted | max share error (pp) | mean (pp) |")
     print("|---|---:|---:|---:|---:|")
-    space = Options().color_space
+    space = spaces.get(Options().color_space)
     for path in files:
         result = extract(path.read_bytes(), k)
         rgbs = np.array([c["rgb"] for c in result["colors"]], dtype=np.float64)
         got = np.array([c["proportion"] for c in result["colors"]])
         full = viewer_rgb(path)[:, :3]
         distinct, inverse = np.unique(full, axis=0, return_inverse=True)
-        labels = nearest(to_space(distinct.astype(np.float64), space), to_space(rgbs, space))
+        labels = nearest(space.from_srgb(distinct.astype(np.float64)), space.from_srgb(rgbs))
         truth = np.bincount(labels[inverse.ravel()], minlength=len(rgbs)) / len(full)
         error = np.abs(got - truth) * 100
         px = result["pixels"]
@@ -382,30 +384,24 @@ def curve_table(files: list[Path], runs: int, labs: Labs) -> None:
 
 
 STEPS = {
-    "worker.palette": ["decode", "sample_pixels", "quantize_indexed", "to_space",
-                       "kmeans_centres", "merge_close", "fit_error", "exact_counts",
-                       "describe_colors"],
-    "worker.cluster": ["kmeans_plusplus", "lloyd", "weiszfeld"],
-}  # fmt: skip
+    "worker.palette.decode": ["decode"],
+    "worker.palette.quantize": ["sample_pixels", "quantize_indexed"],
+    "worker.palette.auto": ["choose_k"],
+    "worker.palette.fit": ["kmeans_centres", "merge_close", "fit_error"],
+    "worker.palette.counting": ["exact_counts"],
+    "worker.palette.describe": ["describe_colors"],
+    "worker.palette.cluster": ["kmeans_plusplus", "lloyd", "weiszfeld", "swap_pass"],
+}
 """The steps ``--profile`` times (cluster's are inside ``kmeans_centres``)."""
 
 
-def profile_table(files: list[Path], k: int, runs: int) -> None:
-    """Mean ms per call of each step of ``extract``, by wrapping the module functions."""
-    import importlib
-
+def profile_table(files: list[Path], k: int | str, runs: int) -> None:
+    """Mean ms per call of each step of ``extract``, by wrapping the functions wherever
+    a core module refers to them (modules import each other's functions by name)."""
     from worker import palette
 
     spent: dict[str, float] = {}
-    originals = []
-    for module_name, names in STEPS.items():
-        module = importlib.import_module(module_name)
-        for name in names:
-            originals.append((module, name, getattr(module, name)))
-            setattr(module, name, _timed(getattr(module, name), name, spent))
-    for name in STEPS["worker.cluster"]:  # palette imported these by name
-        originals.append((palette, name, getattr(palette, name)))
-        setattr(palette, name, getattr(importlib.import_module("worker.cluster"), name))
+    originals = _wrap_steps(spent)
     try:
         images = [path.read_bytes() for path in files]
         for data in images:  # warm-up, not counted
@@ -427,9 +423,26 @@ def profile_table(files: list[Path], k: int, runs: int) -> None:
     print("|---|---:|---:|")
     print(f"| extract, total | {total / calls * 1000:.2f} | 100 % |")
     for name, seconds in sorted(spent.items(), key=lambda item: -item[1]):
-        inner = "  (in kmeans_centres)" if name in STEPS["worker.cluster"] else ""
+        inner = "  (in kmeans_centres)" if name in STEPS["worker.palette.cluster"] else ""
         share = seconds / total * 100
         print(f"| {name}{inner} | {seconds / calls * 1000:.2f} | {share:.0f} % |")
+
+
+def _wrap_steps(spent: dict[str, float]) -> list[tuple[Any, str, Any]]:
+    import importlib
+
+    names = ("decode", "quantize", "auto", "fit", "counting", "describe", "cluster", "pipeline")
+    modules = [importlib.import_module(f"worker.palette.{name}") for name in names]
+    originals = []
+    for module_name, names in STEPS.items():
+        for name in names:
+            function = getattr(importlib.import_module(module_name), name)
+            wrapped = _timed(function, name, spent)
+            for module in modules:
+                if getattr(module, name, None) is function:
+                    originals.append((module, name, function))
+                    setattr(module, name, wrapped)
+    return originals
 
 
 def _timed(function: Callable[..., Any], name: str, spent: dict[str, float]) -> Any:
@@ -523,7 +536,7 @@ def main(argv: list[str] | None = None) -> None:
         run_child(args.child[0], Path(args.child[1]), int(args.child[2]))
         return
     if args.profile:
-        for k in (5, 10):
+        for k in (5, 10, "auto"):
             profile_table(photos(args.corpus, args.quick), k, max(args.runs, 20))
         return
     methods, notes = available_methods()

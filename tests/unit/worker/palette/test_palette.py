@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from worker import errors
-from worker.palette import colorspace
-from worker.palette.pipeline import COLOR_SPACES, extract
+from worker.palette import colorspace, extract
+from worker.palette.spaces import SPACES
+
+COLOR_SPACES = tuple(SPACES)
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 TRUTH = json.loads((DATA / "truth.json").read_text())
@@ -248,27 +250,32 @@ def test_shares_count_each_pixel_not_its_bin() -> None:
 def test_many_doubtful_pixels_are_split_by_an_even_subset() -> None:
     """Above EXACT_PIXELS doubtful pixels, a subset decides: counts stay whole, sum
     right, and stay close to the pixel-by-pixel truth."""
-    from worker.palette import pipeline as core
+    from worker.palette.counting import EXACT_PIXELS
 
-    got, each = _counts_of_random_pixels(4 * core.EXACT_PIXELS)
+    got, each = _counts_of_random_pixels(4 * EXACT_PIXELS)
     truth = np.bincount(each, minlength=4)
-    assert got.sum() == truth.sum() == 4 * core.EXACT_PIXELS
+    assert got.sum() == truth.sum() == 4 * EXACT_PIXELS
     assert got.dtype == np.int64
     assert np.abs(got - truth).max() / truth.sum() < 0.005
 
 
 def _counts_of_random_pixels(n: int) -> tuple[np.ndarray, np.ndarray]:
     """(exact_counts, each pixel's own nearest colour) for n random pixels, 4-bit bins."""
-    from worker.palette import pipeline as core
+    from worker.palette import spaces
+    from worker.palette.cluster import nearest, squared_distances
+    from worker.palette.counting import exact_counts
+    from worker.palette.decode import pack_rgb
+    from worker.palette.quantize import quantize_indexed
 
-    pixels = core.pack(np.random.default_rng(5).integers(0, 256, (n, 3)).astype(np.uint8))
-    rgbs = np.array([[30, 30, 30], [60, 60, 60], [200, 40, 40], [40, 200, 90]], np.uint8)
-    options = core.Options(quantize_bits=4)
-    bins, counts, pixel_bin = core.quantize_indexed(pixels, options.quantize_bits)
-    palette = core.pixels_to_space(core.pack(rgbs), "din99o")
-    distances = np.sqrt(core.squared_distances(core.to_space(bins, "din99o"), palette))
-    got = core.exact_counts(pixels, pixel_bin, counts, distances, palette, options)
-    each = core.nearest(core.pixels_to_space(pixels, "din99o"), palette)
+    rgb = np.random.default_rng(5).integers(0, 256, (n, 3)).astype(np.uint8)
+    pixels = pack_rgb(rgb)
+    palette_rgb = np.array([[30, 30, 30], [60, 60, 60], [200, 40, 40], [40, 200, 90]], np.uint8)
+    din = spaces.get("din99o")
+    bins, counts, pixel_bin = quantize_indexed(pixels, 4)
+    palette = din.from_pixels(palette_rgb)
+    distances = np.sqrt(squared_distances(din.from_srgb(bins), palette))
+    got = exact_counts(pixels, pixel_bin, counts, distances, palette, din, 4)
+    each = nearest(din.from_pixels(rgb), palette)
     return got, each
 
 
