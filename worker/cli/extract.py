@@ -19,11 +19,25 @@ from worker.errors import InternalError, PaletteError, SourceMissing, TooLarge
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+class _K(click.ParamType):
+    """-k: an integer or ``auto`` (``worker.palette.options.parse_k``)."""
+
+    name = "K|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from worker.palette.options import parse_k
+
+        try:
+            return parse_k(value)
+        except PaletteError as exc:
+            self.fail(exc.message, param, ctx)
+
+
 @click.command(
     "extract", help="Palette of local image files, folders or globs; no services needed."
 )
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option("-k", "--k", "k", type=int, default=None, help="Colours (default 5).")
+@click.option("-k", "--k", "k", type=_K(), default=None, help="Colours (default 5), or auto.")
 @click.option(
     "--color-space",
     default=None,
@@ -45,7 +59,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 )
 def extract(
     paths: tuple[str, ...],
-    k: int | None,
+    k: int | str | None,
     color_space: str | None,
     alpha_threshold: int | None,
     json_path: Path | None,
@@ -71,7 +85,7 @@ def extract(
 
 
 def _options(
-    settings: Settings, k: int | None, color_space: str | None, alpha_threshold: int | None
+    settings: Settings, k: int | str | None, color_space: str | None, alpha_threshold: int | None
 ) -> dict[str, Any]:
     options: dict[str, Any] = {"k": k if k is not None else settings.default_k}
     if color_space is not None:

@@ -82,6 +82,22 @@ class Options:
         ]
 
 
+def parse_k(value: str | int) -> K:
+    """``k`` from text (a CLI flag, an upload's metadata): 1-32 or ``auto``, else
+    ``InvalidOptions``. Range checks stay in ``Options.validated``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise errors.InvalidOptions(
+            f"k must be an integer 1-{MAX_K} or {AUTO!r} (got {value!r})"
+        ) from None
+
+
 def make_options(k: K, options: dict[str, Any]) -> Options:
     """Validated ``Options``; an unknown option name is an ``InvalidOptions`` too."""
     try:
