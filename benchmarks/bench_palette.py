@@ -497,6 +497,36 @@ def large_table(methods: dict[str, Method], corpus: Path, k: int, runs: int, qui
         print(f"| {name} | {ms:.1f} | {child_ms:.1f} | {peak:.0f} |")
 
 
+def auto_table(files: list[Path], runs: int) -> None:
+    """What k="auto" costs next to k=5 and k=10, and what it chooses, photo by photo.
+
+    Each call is timed alternately (k=5, k=10, auto, ...) so machine load hits all alike.
+    """
+    from worker.palette import extract
+
+    print(f"\n### k=auto on the {len(files)} photos: median ms of {runs} alternating runs\n")
+    print("| photo | ms k=5 | ms k=10 | ms auto | auto / k=5 | k chosen | fit auto | fit k=5 |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    ratios = []
+    for path in files:
+        data = path.read_bytes()
+        times: dict[object, list[float]] = {5: [], 10: [], "auto": []}
+        results: dict[object, dict[str, Any]] = {}
+        for _ in range(runs + 1):
+            for k in times:
+                started = time.perf_counter()
+                results[k] = extract(data, k)  # type: ignore[arg-type]
+                times[k].append((time.perf_counter() - started) * 1000.0)
+        ms = {k: statistics.median(t[1:]) for k, t in times.items()}
+        ratios.append(ms["auto"] / ms[5])
+        quality = results["auto"]["quality"]
+        print(f"| {path.name} | {ms[5]:.1f} | {ms[10]:.1f} | {ms['auto']:.1f} "
+              f"| {ratios[-1]:.2f} | {quality['k_returned']} | {quality['fit_error_de00']:.2f} "
+              f"| {results[5]['quality']['fit_error_de00']:.2f} |")  # fmt: skip
+    print(f"\nmedian auto / k=5: {statistics.median(ratios):.2f} "
+          f"(range {min(ratios):.2f}-{max(ratios):.2f})")  # fmt: skip
+
+
 def large_jpeg(corpus: Path) -> Path:
     """The 12 MP JPEG: from the corpus if it has one, else made once from china.jpg
     (centre-cropped to 4:3, Lanczos-upscaled to 4000x3000, JPEG q90) in a cache directory.
@@ -530,10 +560,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--profile", action="store_true", help="only print where our time goes, step by step"
     )
+    parser.add_argument("--auto", action="store_true", help='only print k="auto" vs k=5/10')
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "PATH", "K"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         run_child(args.child[0], Path(args.child[1]), int(args.child[2]))
+        return
+    if args.auto:
+        auto_table(photos(args.corpus, args.quick), max(args.runs, 10))
         return
     if args.profile:
         for k in (5, 10, "auto"):

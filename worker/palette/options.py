@@ -16,7 +16,7 @@ from worker.palette import spaces
 from worker.palette.cluster import SEED
 
 MAX_K = 32
-AUTO = "auto"
+AUTO: Literal["auto"] = "auto"
 """``k="auto"``: the core chooses k (``worker.palette.auto``)."""
 AUTO_MAX_K = 16
 """The most colours ``k="auto"`` returns."""
