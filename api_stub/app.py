@@ -6,7 +6,8 @@ the object stores rely on: 2xx means "every job of this event is on the queue, o
 event is deliberately ignored", 5xx means "send it again".
 
     POST /events            200 enqueued/ignored · 400 not JSON · 401 token · 413 · 503 broker
-    GET  /palettes/{key}    200 result JSON · 202 pending · 404 no such image · 400 · 503
+    GET  /palettes/{key}    200 result JSON (ETag) · 304 · 202 pending · 404 no such image
+                            · 400 · 503; ``?wait=N`` long-polls up to 30 s (api_stub.push)
     GET  /healthz           200 broker and storage answer · 503 otherwise
 
 and the web page with its routes (``GET /``, ``POST /uploads``, ``GET /palettes``,
@@ -20,29 +21,33 @@ before any route reads them (``api_stub.limits``), every refusal is a JSON body 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Protocol
 
 import anyio
-from fastapi import FastAPI, Request, Security
+from fastapi import FastAPI, Header, Query, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api_stub.caching import NEVER_STORE, cached
 from api_stub.events import EventFormatError, Parsed, parse_body, unsafe_key_reason
 from api_stub.limits import MAX_EVENT_BYTES, BodyLimit
+from api_stub.push import ResultFeed, Waiters
 from api_stub.web import Presigner, add_web_routes, key_parameter
 from worker.config import Settings
-from worker.errors import BrokerUnavailable, StorageUnavailable
+from worker.errors import BrokerUnavailable, SourceMissing, StorageUnavailable
 from worker.jobs import Job, result_keys
-from worker.storage import Storage, get_json, make_storage
+from worker.storage import Storage, make_storage
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +102,42 @@ def create_app(
     if settings.webhook_token is None:
         log.warning("PALETTE_WEBHOOK_TOKEN is unset: POST /events rejects every event")
 
-    app = FastAPI(title="palette-worker api_stub", version="1", docs_url=None, redoc_url=None)
+    waiters = Waiters()
+    app = FastAPI(
+        title="palette-worker api_stub",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_result_feed(settings, waiters),
+    )
     app.state.settings, app.state.storage, app.state.enqueuer = settings, storage, enqueuer
+    app.state.waiters = waiters
     app.add_middleware(BodyLimit)
     _add_error_handlers(app)
     _add_event_route(app, settings, enqueuer, authorised)
-    _add_palette_route(app, settings, storage)
+    _add_palette_route(app, settings, storage, waiters)
     _add_health_route(app, settings, storage, enqueuer)
     add_web_routes(app, settings, storage, presigner)
     return app
+
+
+def _result_feed(settings: Settings, waiters: Waiters) -> Any:
+    """The lifespan: one subscription to the worker's announcements while the app runs
+    (``api_stub.push``); long-polls still answer without it, after their N seconds."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        feed = ResultFeed(settings.broker_url, settings.output_bucket, waiters)
+        app.state.feed = feed
+        task = asyncio.create_task(feed.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return lifespan
 
 
 def _celery_enqueuer(settings: Settings) -> JobQueue:
@@ -223,36 +255,102 @@ def _enqueue_all(enqueuer: JobQueue, parsed: Parsed) -> Any:
     )
 
 
-def _add_palette_route(app: FastAPI, settings: Settings, storage: Storage) -> None:
+MAX_WAIT_S = 30.0
+"""The longest long-poll: under the idle time-outs of common proxies and load balancers."""
+WAIT_DOC = (
+    f"Seconds (at most {MAX_WAIT_S:g}) to wait for the result while it is pending: the "
+    "answer comes the moment the worker stores it, else 202 once they have passed."
+)
+
+
+def _add_palette_route(
+    app: FastAPI, settings: Settings, storage: Storage, waiters: Waiters
+) -> None:
     responses: dict[int | str, dict[str, Any]] = {
-        200: {"description": "The stored palette JSON (schema_version 1), done or failed."},
+        200: {
+            "description": "The stored palette JSON (schema_version 1), done or failed; "
+            "with ETag and Cache-Control.",
+            "content": {"application/json": {}},
+        },
         202: {"model": StatusBody, "description": "The image exists; its result is not ready."},
+        304: {"description": "If-None-Match names the current result: the client has it."},
         400: {"model": StatusBody, "description": "A key that can never name an image."},
         404: {"model": StatusBody, "description": "No such image in the input bucket."},
         503: {"model": StatusBody, "description": "Storage unavailable."},
     }
 
     @app.get("/palettes/{key:path}", responses=responses, response_model=None)
-    def get_palette(key: Annotated[str, key_parameter()]) -> Any:
+    async def get_palette(
+        key: Annotated[str, key_parameter()],
+        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description=WAIT_DOC)] = 0,
+        if_none_match: Annotated[str | None, Header()] = None,
+    ) -> Any:
         """The result for ``s3://<input>/<key>``, as stored in ``<output>/<key>.json``."""
         reason = unsafe_key_reason(key)
         if reason is not None:
             return _status(400, "invalid_key", key=key, detail=reason)
-        try:
-            return _palette_response(storage, settings, key)
-        except StorageUnavailable:
-            return _status(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key)
+
+        def read() -> Response:
+            try:
+                return _palette_response(storage, settings, key, if_none_match)
+            except StorageUnavailable:
+                return _status(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key)
+
+        if wait <= 0:
+            return await anyio.to_thread.run_sync(read)
+        return await _long_poll(waiters, key, read, wait)
 
 
-def _palette_response(storage: Storage, settings: Settings, key: str) -> Any:
-    """A result is current when it records the image's ETag (or the image is gone)."""
-    document = get_json(storage, settings.output_bucket, result_keys(key)[0])
+async def _long_poll(
+    waiters: Waiters, key: str, read: Callable[[], Response], wait: float
+) -> Response:
+    """Read; while pending, sleep until the worker announces this key (or ``wait`` ends)
+    and read again. Registered before the first read, so no announcement falls between."""
+    with waiters.watch(key) as announced, anyio.move_on_after(wait):
+        while True:
+            announced.clear()
+            response = await anyio.to_thread.run_sync(read)
+            if response.status_code != 202:
+                return response
+            await announced.wait()
+    return _pending(key, retry_after="0")
+
+
+def _palette_response(
+    storage: Storage, settings: Settings, key: str, if_none_match: str | None
+) -> Response:
+    """200 (or 304) with the stored bytes when the result records the image's ETag, 202
+    while the image has no such result, 404 when there is no image (whatever results
+    it left: they are being removed)."""
     image = storage.head(settings.input_bucket, key)
-    if document is not None and (image is None or _records_etag(document, image.etag)):
-        return JSONResponse(document)
-    if image is not None:
-        return _status(202, "pending", {"Retry-After": "1"}, key=key)
-    return _status(404, "not_found", key=key)
+    if image is None:
+        return _status(404, "not_found", {"Cache-Control": NEVER_STORE}, key=key)
+    raw = _stored(storage, settings.output_bucket, result_keys(key)[0])
+    document = _json_object(raw)
+    if raw is not None and document is not None and _records_etag(document, image.etag):
+        return cached(raw, "application/json", if_none_match)
+    return _pending(key)
+
+
+def _pending(key: str, retry_after: str = "1") -> Response:
+    headers = {"Retry-After": retry_after, "Cache-Control": NEVER_STORE}
+    response: Response = _status(202, "pending", headers, key=key)
+    return response
+
+
+def _stored(storage: Storage, bucket: str, key: str) -> bytes | None:
+    try:
+        return storage.get(bucket, key)
+    except SourceMissing:
+        return None
+
+
+def _json_object(raw: bytes | None) -> dict[str, Any] | None:
+    try:
+        loaded = json.loads(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
 
 
 def _records_etag(document: dict[str, Any], etag: str | None) -> bool:

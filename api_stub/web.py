@@ -12,7 +12,7 @@ reads)::
                             · 422 bad name, type or size (over PALETTE_MAX_BYTES)
                             · 503 no credentials to sign with
     GET  /palettes          200 {items, next_cursor} newest first · 422 bad cursor · 503
-    GET  /bars/{key}        200 the bar PNG · 400 bad key · 404 no bar · 503
+    GET  /bars/{key}        200 the bar PNG (ETag) · 304 · 400 bad key · 404 no bar · 503
 
 The upload URL points at ``s3_public_endpoint`` when the settings have one (the address
 a browser can reach, e.g. behind a proxy or from another host), else ``s3_endpoint``.
@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 from urllib.parse import quote, urlsplit
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Header, Query
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, create_model
 
+from api_stub.caching import cached
 from api_stub.events import unsafe_key_reason
 from worker.config import Settings
 from worker.errors import SourceMissing, StorageUnavailable
@@ -481,15 +482,20 @@ def _add_bar_route(
     app: FastAPI, storage: Storage, output_bucket: str, status_body: type[BaseModel]
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
-        200: {"content": {"image/png": {}}, "description": "The 300x50 bar PNG."},
+        200: {"content": {"image/png": {}}, "description": "The 300x50 bar PNG, with an ETag."},
+        304: {"description": "If-None-Match names this bar: the client has it."},
         400: {"model": status_body, "description": "A key that can never name an image."},
         404: {"model": status_body, "description": "No bar (no result yet, or a failed one)."},
         503: {"model": status_body, "description": "Storage unavailable."},
     }
 
     @app.get("/bars/{key:path}", responses=responses, response_model=None)
-    def bar(key: Annotated[str, key_parameter()]) -> Any:
-        """The bar PNG of ``s3://<input>/<key>``, from ``<output>/<key>.png``."""
+    def bar(
+        key: Annotated[str, key_parameter()],
+        if_none_match: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        """The bar PNG of ``s3://<input>/<key>``, from ``<output>/<key>.png``; with an
+        ETag, so a page that shows it again asks with If-None-Match and gets a 304."""
         reason = unsafe_key_reason(key)
         if reason is not None:
             return _status(400, "invalid_key", key=key, detail=reason)
@@ -499,4 +505,4 @@ def _add_bar_route(
             return _status(404, "not_found", key=key)
         except StorageUnavailable:
             return _status(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key)
-        return Response(data, media_type="image/png", headers={"Cache-Control": "no-cache"})
+        return cached(data, "image/png", if_none_match)

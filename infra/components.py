@@ -226,7 +226,30 @@ WORKER = Component(
 )
 
 
+CALLBACK_THREADS = 16
+"""Deliveries in flight at once: each mostly waits on a socket, so threads, not processes."""
+
+
+def _callbacks_ok(state: StackState) -> bool:
+    return is_alive(state.procs.get("callbacks")) and logged_ready(state.log_path("callbacks"))
+
+
+CALLBACKS = Component(
+    name="callbacks",
+    command=lambda s: [
+        *[sys.executable, "-m", "worker", "--callbacks", "--pool", "threads"],
+        *["--concurrency", str(CALLBACK_THREADS), "--hostname", "callbacks@%h"],
+    ],
+    endpoint=lambda s: redact_url(s.broker_url),
+    healthy=_callbacks_ok,
+    ready=_callbacks_ok,
+    cwd=lambda s: s.stack_dir,
+)
+
+
 def managed(state: StackState) -> list[Component]:
-    """The components this stack runs, in start order (Redis only when it is ours)."""
+    """The components this stack runs, in start order (Redis only when it is ours; the
+    callback worker only when ``PALETTE_CALLBACK_URL`` was set at ``up``)."""
     own_broker = [REDIS] if state.broker_managed else []
-    return [*own_broker, SEAWEEDFS, API_STUB, WORKER]
+    callbacks = [CALLBACKS] if state.callbacks else []
+    return [*own_broker, SEAWEEDFS, API_STUB, WORKER, *callbacks]

@@ -169,6 +169,8 @@ def _configure(state: StackState, base: Mapping[str, str], workers: int, beat: b
         _choose_weed_ports(state, base)
     if "worker" not in running:
         state.workers, state.beat = workers, beat
+    if "callbacks" not in running:
+        state.callbacks = bool(base.get("PALETTE_CALLBACK_URL"))
     if "redis" not in running:
         _choose_broker(state, base)
 

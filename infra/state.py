@@ -62,6 +62,8 @@ class StackState:
     data_dir: Path | None = None
     workers: int = 1
     beat: bool = False
+    callbacks: bool = False
+    """A callback worker runs beside the worker (``PALETTE_CALLBACK_URL`` was set)."""
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, Proc] = field(default_factory=dict)
 
@@ -122,6 +124,7 @@ class StackState:
             "data_dir": str(self.data_dir) if self.data_dir else None,
             "workers": self.workers,
             "beat": self.beat,
+            "callbacks": self.callbacks,
             "ports": dict(self.ports),
             "procs": {name: proc.to_dict() for name, proc in self.procs.items()},
         }
@@ -162,6 +165,7 @@ def load(stack_dir: Path) -> StackState | None:
         data_dir=Path(raw["data_dir"]) if raw.get("data_dir") else None,
         workers=int(raw.get("workers", 1)),
         beat=bool(raw.get("beat", False)),
+        callbacks=bool(raw.get("callbacks", False)),
         ports={k: int(v) for k, v in raw.get("ports", {}).items()},
         procs={name: proc for name, proc in procs.items() if proc is not None},
     )

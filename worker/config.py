@@ -105,6 +105,30 @@ class Settings:
         metadata={"env": "PALETTE_S3_TIMEOUT", "doc": "Seconds for each S3 connect/read."},
     )
 
+    push: bool = field(
+        default=True,
+        metadata={
+            "env": "PALETTE_PUSH",
+            "doc": "Announce each stored result on Redis, so long-polls answer at once; "
+            "0: they wait out their N seconds.",
+        },
+    )
+    callback_url: str | None = field(
+        default=None,
+        metadata={
+            "env": "PALETTE_CALLBACK_URL",
+            "doc": "POST every stored result here, signed (needs PALETTE_CALLBACK_SECRET).",
+        },
+    )
+    callback_secret: str | None = field(
+        default=None,
+        metadata={
+            "env": "PALETTE_CALLBACK_SECRET",
+            "doc": "HMAC-SHA256 key of the Palette-Signature header; at least 16 characters.",
+            "secret": True,
+        },
+    )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build from the environment; empty strings count as unset."""
@@ -123,6 +147,8 @@ class Settings:
             raise InvalidOptions(f"PALETTE_DEFAULT_K must be 1-32, got {self.default_k}")
         if self.max_bytes <= 0 or self.max_pixels <= 0:
             raise InvalidOptions("PALETTE_MAX_BYTES and PALETTE_MAX_PIXELS must be positive")
+        if self.callback_url is not None:
+            _check_callback(self.callback_url, self.callback_secret)
         if self.input_bucket == self.output_bucket:
             raise InvalidOptions(
                 "PALETTE_INPUT_BUCKET and PALETTE_OUTPUT_BUCKET must differ: a worker that "
@@ -144,6 +170,20 @@ class Settings:
                 value = "***"
             shown.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(shown)})"
+
+
+MIN_CALLBACK_SECRET = 16
+
+
+def _check_callback(url: str, secret: str | None) -> None:
+    """An http(s) URL, and a secret long enough that signatures mean something."""
+    if not url.lower().startswith(("http://", "https://")):
+        raise InvalidOptions("PALETTE_CALLBACK_URL must be an http:// or https:// URL")
+    if not secret or len(secret) < MIN_CALLBACK_SECRET:
+        raise InvalidOptions(
+            f"PALETTE_CALLBACK_URL needs PALETTE_CALLBACK_SECRET of at least "
+            f"{MIN_CALLBACK_SECRET} characters: unsigned callbacks could come from anyone"
+        )
 
 
 def _parse(name: str, raw: str, default: object) -> object:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker import metrics
+from worker.callbacks import CALLBACK_QUEUE
 from worker.config import Settings
 from worker.jobs import QUEUE_NAME
 from worker.redact import configure_logging
@@ -108,6 +109,8 @@ class WorkerOptions:
     loglevel: str = "INFO"
     beat: bool = False
     hostname: str | None = None
+    callbacks: bool = False
+    """Consume the callback queue (``worker.callbacks``) instead of the palette queue."""
 
 
 def cap_threads() -> None:
@@ -127,7 +130,8 @@ def run(options: WorkerOptions) -> int:
     main_pid = os.getpid()
     try:
         app = build_app(settings, options)
-        metrics.serve(os.environ, metrics_dir)
+        if not options.callbacks:  # the palette worker's port; deliveries have none
+            metrics.serve(os.environ, metrics_dir)
         app.worker_main(celery_argv(options))
     finally:
         if os.getpid() == main_pid:  # never from a forked pool child
@@ -144,6 +148,8 @@ def build_app(settings: Settings, options: WorkerOptions) -> Any:
     app.conf.worker_prefetch_multiplier = options.prefetch
     storage = per_process_storage(settings)
     tasks.register(app, settings, storage)
+    if options.callbacks:  # it delivers; it never decodes an image, so nothing to warm
+        return app
     _schedule_warm_up(app, options.pool, storage)
     if options.beat:
         from worker.beat import sweep_when_scheduling
@@ -162,7 +168,7 @@ def celery_argv(options: WorkerOptions) -> list[str]:
         f"--loglevel={options.loglevel}",
         f"--concurrency={options.concurrency}",
         f"--pool={options.pool}",
-        f"--queues={QUEUE_NAME}",
+        f"--queues={CALLBACK_QUEUE if options.callbacks else QUEUE_NAME}",
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",

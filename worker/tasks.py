@@ -35,6 +35,8 @@ class Outcome:
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
     """Stages this execution went through (metrics); not part of ``as_dict``."""
     bytes_in: int = field(default=0, compare=False)
+    stored: bytes | None = field(default=None, compare=False, repr=False)
+    """The result JSON this execution stored, as stored; None when it stored none."""
 
     def as_dict(self) -> dict[str, str]:
         return {"job_id": self.job_id, "status": self.status, "reason": self.reason}
@@ -89,13 +91,15 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
             storage.put(settings.output_bucket, png_key, bar, "image/png")
         bar_ref = document.bar_ref(settings.output_bucket, png_key)
         doc = document.done(source, result, bar_ref, clock.timings)
+        stored = document.encode(doc)
         with clock.stage("upload_json"):
-            storage.put(settings.output_bucket, json_key, document.encode(doc), _JSON)
+            storage.put(settings.output_bucket, json_key, stored, _JSON)
     except PermanentError as error:
-        store_failure(storage, settings, job, source, error, k, clock.timings)
-        return Outcome(job.id, "failed", error.code, clock.timings)
+        failed = store_failure(storage, settings, job, source, error, k, clock.timings)
+        return Outcome(job.id, "failed", error.code, clock.timings, stored=failed)
     uploads = clock.timings["upload"] + clock.timings["upload_json"]
-    return Outcome(job.id, "done", "", {**doc["timings_ms"], "upload": uploads}, len(data))
+    timings = {**doc["timings_ms"], "upload": uploads}
+    return Outcome(job.id, "done", "", timings, len(data), stored=stored)
 
 
 def store_failure(
@@ -106,12 +110,14 @@ def store_failure(
     error: PaletteError,
     k: int,
     timings: dict[str, float] | None = None,
-) -> None:
-    """Write the failed JSON; the caller decides whether the failure was final."""
+) -> bytes:
+    """Write the failed JSON and return it; the caller decides whether the failure was
+    final."""
     log.info("job %s failed: %s (%s)", job.id, error.code, error.message)
     json_key, _ = result_keys(job.key)
-    doc = document.failed(source, error, {"k": k}, timings)
-    storage.put(settings.output_bucket, json_key, document.encode(doc), _JSON)
+    stored = document.encode(document.failed(source, error, {"k": k}, timings))
+    storage.put(settings.output_bucket, json_key, stored, _JSON)
+    return stored
 
 
 def _already_done(storage: Storage, bucket: str, json_key: str, etag: str | None, k: int) -> bool:
@@ -140,15 +146,20 @@ MAX_DELIVERIES = 3
 
 
 def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage]) -> Any:
-    """Register the ``palette.process``, ``palette.remove`` and ``palette.sweep`` tasks on
-    ``app`` (on this app only: ``shared=False``); clients are built per process."""
+    """Register the ``palette.process``, ``palette.remove``, ``palette.sweep`` and
+    ``palette.callback`` tasks on ``app`` (on this app only: ``shared=False``); clients are
+    built per process. Every stored result is announced (``worker.notify``) and, with
+    ``PALETTE_CALLBACK_URL``, queued for its callback (``worker.callbacks``), after its
+    write and never in its way."""
     from celery.exceptions import SoftTimeLimitExceeded
 
+    from worker import callbacks
     from worker.celery_app import RETRY_BACKOFF_MAX
     from worker.errors import BrokerUnavailable, InternalError, TransientError, WorkerLost
     from worker.jobs import REMOVE_TASK_NAME, SWEEP_TASK_NAME, TASK_NAME
     from worker.ledger import Ledger
     from worker.metrics import JobMetrics
+    from worker.notify import REMOVED, Announcer
 
     clients: dict[str, Any] = {}
 
@@ -193,6 +204,20 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
         except BrokerUnavailable as exc:
             log.error("job %s: dead letter lost (%s): %s", job.get("key"), reason, exc.message)
 
+    def announcer() -> Announcer:
+        if "announcer" not in clients:
+            clients["announcer"] = Announcer(
+                ledger().redis, settings.output_bucket, enabled=settings.push
+            )
+        return clients["announcer"]
+
+    def stored(key: str, outcome: Outcome) -> None:
+        """After the last write, outside it: wake the long-polls, queue the callback."""
+        if outcome.stored is None:
+            return
+        announcer().announce(key, outcome.status)
+        callbacks.send(app, settings, outcome.stored, key)
+
     @app.task(name=TASK_NAME, bind=True, max_retries=MAX_RETRIES, shared=False)
     def process_task(self: Any, job: dict[str, Any]) -> dict[str, str]:
         """Every execution that ends (not killed, not retried) logs exactly one line,
@@ -216,6 +241,7 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
             log.exception("job %s: unexpected %s", parsed.id, type(exc).__name__)
             return _give_up(parsed, InternalError(f"internal error ({type(exc).__name__})"))
         finish(parsed.id)
+        stored(parsed.key, outcome)
         observe(outcome)
         log.info("job %s %s %s", parsed.id, outcome.status, outcome.reason)
         return outcome.as_dict()
@@ -224,12 +250,14 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
         """Final failure: store it if storage allows (it may be what failed), then ack."""
         source = document.source_ref(parsed.bucket, parsed.key, parsed.etag, parsed.size)
         k = parsed.k or settings.default_k
+        failed = None
         try:
-            store_failure(storage(), settings, parsed, source, error, k)
+            failed = store_failure(storage(), settings, parsed, source, error, k)
         except TransientError:
             log.warning("job %s: could not store its failure; it stays dead-lettered", parsed.id)
         finish(parsed.id)
-        outcome = Outcome(parsed.id, "failed", error.code)
+        outcome = Outcome(parsed.id, "failed", error.code, stored=failed)
+        stored(parsed.key, outcome)
         observe(outcome)
         log.info("job %s failed %s", parsed.id, error.code)
         return outcome.as_dict()
@@ -256,6 +284,8 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
             return Outcome(parsed.id, "skipped", "unsafe_key").as_dict()
         reason = remove_results(storage(), settings, parsed.key, requeue)
         status = "skipped" if reason == "image_exists" else "removed"
+        if status == "removed":
+            announcer().announce(parsed.key, REMOVED)
         log.info("job %s %s %s", parsed.id, status, reason)
         return Outcome(parsed.id, status, reason).as_dict()
 
@@ -269,13 +299,20 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
         log.info("sweep: scanned %d, enqueued %d", report.scanned, report.enqueued)
         return {"scanned": report.scanned, "enqueued": report.enqueued}
 
+    callbacks.register(app, settings, dead_letter)
     return process_task
 
 
 def _backoff(retries: int) -> float:
     """Exponential backoff with full jitter, capped (the cap bounds the visibility timeout)."""
-    import random
-
     from worker.celery_app import RETRY_BACKOFF_MAX
 
-    return random.uniform(0, min(float(RETRY_BACKOFF_MAX), 2.0 ** (retries + 1)))
+    return full_jitter(retries, RETRY_BACKOFF_MAX)
+
+
+def full_jitter(retries: int, cap: float) -> float:
+    """A countdown drawn from [0, min(cap, 2 ** (retries + 1))] seconds: retries spread
+    out instead of arriving in waves (AWS's "full jitter")."""
+    import random
+
+    return random.uniform(0, min(float(cap), 2.0 ** (retries + 1)))

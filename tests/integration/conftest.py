@@ -21,6 +21,7 @@ from infra import stack as stack_mod
 from infra.processes import StackError
 from tests.integration.corpus import MAX_BYTES
 from tests.integration.helpers import flush_redis
+from tests.integration.receiver import SECRET, CallbackReceiver
 from worker.config import Settings
 
 UP_TIMEOUT = 120.0
@@ -37,12 +38,22 @@ class Stack(private_stack.PrivateStack):
     api_url: str = ""
 
 
-def stack_environ(stack_dir: Any, broker_url: str) -> dict[str, str]:
+def stack_environ(
+    stack_dir: Any, broker_url: str, callback_url: str | None = None
+) -> dict[str, str]:
     """The caller environment for ``up``; the bad-input corpus needs a small byte limit."""
     # a byte limit small enough that the bad-input corpus can carry a file over it
-    return private_stack.private_environ(
-        stack_dir, broker_url, {"PALETTE_MAX_BYTES": str(MAX_BYTES)}
-    )
+    settings = {"PALETTE_MAX_BYTES": str(MAX_BYTES)}
+    if callback_url:
+        settings |= {"PALETTE_CALLBACK_URL": callback_url, "PALETTE_CALLBACK_SECRET": SECRET}
+    return private_stack.private_environ(stack_dir, broker_url, settings)
+
+
+@pytest.fixture(scope="session")
+def callbacks() -> Iterator[CallbackReceiver]:
+    """The web app the session's stack sends its signed callbacks to (every result)."""
+    with CallbackReceiver() as receiver:
+        yield receiver
 
 
 def _broker_url() -> tuple[str, bool]:
@@ -68,13 +79,13 @@ def _s3_client(settings: Settings) -> Any:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, callbacks: CallbackReceiver) -> Iterator[Stack]:
     """The session's stack; torn down (processes stopped, data kept in tmp) at the end."""
     stack_dir = tmp_path_factory.mktemp("stack")
     broker_url, external = _broker_url()
     if external:
         flush_redis(broker_url)
-    environ = stack_environ(stack_dir, broker_url)
+    environ = stack_environ(stack_dir, broker_url, callbacks.url)
     try:
         started = private_stack.start(stack_dir, environ, timeout=UP_TIMEOUT)
     except StackError as exc:

@@ -40,6 +40,12 @@ import click
     help="Also run beat (the periodic sweep); with several, one sends (a Redis lock).",
 )
 @click.option("--hostname", default=None, help="Celery node name (default: celery@host).")
+@click.option(
+    "--callbacks",
+    is_flag=True,
+    help="Deliver the signed completion callbacks (queue palette-callbacks) instead of "
+    "palettes; use with --pool threads and a concurrency of a few dozen.",
+)
 def worker(
     concurrency: int,
     pool: str,
@@ -48,10 +54,13 @@ def worker(
     loglevel: str,
     beat: bool,
     hostname: str | None,
+    callbacks: bool,
 ) -> int:
     from worker.service import WorkerOptions, run
 
-    options = WorkerOptions(concurrency, pool, prefetch, celery_task_log, loglevel, beat, hostname)
+    options = WorkerOptions(
+        concurrency, pool, prefetch, celery_task_log, loglevel, beat, hostname, callbacks
+    )
     return run(options)
 
 

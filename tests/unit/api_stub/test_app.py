@@ -165,11 +165,13 @@ def test_result_for_an_older_version_is_pending() -> None:
     assert client.get("/palettes/a.png").status_code == 202
 
 
-def test_result_whose_image_was_deleted_is_still_served() -> None:
+def test_a_result_whose_image_was_deleted_is_404() -> None:
+    """No image: the left-over result answers for nothing (its removal job is coming)."""
     client, _, storage = client_for()
     document = {"schema_version": 1, "status": "failed", "source": {"etag": "x"}}
     storage.put("palettes", "gone.png.json", json.dumps(document).encode(), "application/json")
-    assert client.get("/palettes/gone.png").json() == document
+    response = client.get("/palettes/gone.png")
+    assert (response.status_code, response.json()["status"]) == (404, "not_found")
 
 
 def test_palette_key_escaping_the_bucket_is_400() -> None:

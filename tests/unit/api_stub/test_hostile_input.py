@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from api_stub.events import parse_body, parse_event
 from tests.unit.api_stub.test_app import AUTH, EVENTS, client_for
-from worker.storage import MemoryStorage
+from worker.storage import MemoryStorage, ObjectInfo
 
 # Text with lone surrogates, control characters and everything else Unicode has.
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=12)
@@ -156,10 +156,10 @@ class BlockingStorage(MemoryStorage):
         self.release = threading.Event()
         self.waiting = 0
 
-    def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
+    def head(self, bucket: str, key: str) -> ObjectInfo | None:
         self.waiting += 1
         self.release.wait(timeout=30)
-        return super().get(bucket, key, max_bytes)
+        return super().head(bucket, key)
 
 
 def test_events_are_accepted_while_every_read_thread_is_stuck() -> None:
