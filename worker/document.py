@@ -8,6 +8,7 @@ bucket means the result is complete: it is always written after the bar PNG.
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,7 +77,15 @@ def encode(document: dict[str, Any]) -> bytes:
 
 
 def worker_info() -> dict[str, str]:
-    return {"version": __version__}
+    """Who made the result: the code version (part of freshness) and the host (not part of
+    it: any host's result is as good as another's), so a bad result can be traced to the
+    machine that made it."""
+    return {"version": __version__, "host": host()}
+
+
+def host() -> str:
+    """This machine's hostname, read at each call (cheap; never cached across a fork)."""
+    return socket.gethostname()
 
 
 def now() -> str:

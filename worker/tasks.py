@@ -113,7 +113,7 @@ def store_failure(
 ) -> bytes:
     """Write the failed JSON and return it; the caller decides whether the failure was
     final."""
-    log.info("job %s failed: %s (%s)", job.id, error.code, error.message)
+    log.info("job %s failed: %s (%s) host=%s", job.id, error.code, error.message, document.host())
     json_key, _ = result_keys(job.key)
     stored = document.encode(document.failed(source, error, {"k": k}, timings))
     storage.put(settings.output_bucket, json_key, stored, _JSON)
@@ -132,7 +132,7 @@ def _already_done(storage: Storage, bucket: str, json_key: str, etag: str | None
     return bool(
         existing.get("source", {}).get("etag") == etag
         and existing.get("options") == asdict(palette.make_options(k, {}))
-        and existing.get("worker") == document.worker_info()
+        and existing.get("worker", {}).get("version") == document.worker_info()["version"]
     )
 
 
@@ -243,7 +243,7 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
         finish(parsed.id)
         stored(parsed.key, outcome)
         observe(outcome)
-        log.info("job %s %s %s", parsed.id, outcome.status, outcome.reason)
+        log.info("job %s %s %s host=%s", parsed.id, outcome.status, outcome.reason, document.host())
         return outcome.as_dict()
 
     def _give_up(parsed: Job, error: PaletteError) -> dict[str, str]:
@@ -259,7 +259,7 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
         outcome = Outcome(parsed.id, "failed", error.code, stored=failed)
         stored(parsed.key, outcome)
         observe(outcome)
-        log.info("job %s failed %s", parsed.id, error.code)
+        log.info("job %s failed %s host=%s", parsed.id, error.code, document.host())
         return outcome.as_dict()
 
     def requeue(job: Job) -> None:
@@ -286,7 +286,7 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
         status = "skipped" if reason == "image_exists" else "removed"
         if status == "removed":
             announcer().announce(parsed.key, REMOVED)
-        log.info("job %s %s %s", parsed.id, status, reason)
+        log.info("job %s %s %s host=%s", parsed.id, status, reason, document.host())
         return Outcome(parsed.id, status, reason).as_dict()
 
     @app.task(name=SWEEP_TASK_NAME, ignore_result=True, shared=False)

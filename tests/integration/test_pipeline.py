@@ -61,6 +61,25 @@ def test_an_upload_becomes_a_palette_json_and_a_bar_png(stack: Any) -> None:
     assert list(bar.convert("RGB").getpixel((299, 25))) == last
 
 
+def test_the_result_and_the_job_log_line_name_the_host(stack: Any) -> None:
+    """Many hosts, one queue: an operator traces any result to the machine that made it."""
+    import socket
+
+    from worker.jobs import Job
+
+    data = (DATA / "synth_flat.png").read_bytes()
+    etag = upload(stack.s3, "e2e/host.png", data, "image/png")
+    doc = wait_for_result(stack.s3, "e2e/host.png", etag)
+    host = socket.gethostname()
+    assert doc["worker"]["host"] == host
+    line = f"job {Job('images', 'e2e/host.png', etag).id} done  host={host}"
+    log = stack.stack_dir / "logs" / "worker.log"
+    deadline = time.monotonic() + 10
+    while line not in log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert line in log.read_text(errors="replace")
+
+
 def test_a_non_image_ends_in_a_failed_json_and_the_worker_carries_on(stack: Any) -> None:
     upload(stack.s3, "e2e/notes.jpg", b"this is a text file, not a JPEG", "image/jpeg")
     failed = wait_for_result(stack.s3, "e2e/notes.jpg")

@@ -45,3 +45,12 @@ def test_encode_is_utf8_json_and_stable() -> None:
     encoded = document.encode(doc)
     assert json.loads(encoded)["source"]["key"] == "ü.png"
     assert document.encode(doc) == encoded
+
+
+def test_every_result_names_the_host_that_made_it() -> None:
+    import socket
+
+    source = document.source_ref("images", "a.png", "e", 10)
+    done = document.done(source, PALETTE, None, {})
+    failed = document.failed(source, CorruptImage("x"))
+    assert done["worker"]["host"] == failed["worker"]["host"] == socket.gethostname()

@@ -80,6 +80,20 @@ def test_a_redelivered_job_is_a_no_op(
     assert _stored(storage, "palettes", "a.jpg.json") == first
 
 
+def test_a_result_made_on_another_host_is_current(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    """Hosts differ, results do not: a redelivery on another host must not recompute."""
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    etag = storage.head("images", "a.jpg").etag
+    process(Job("images", "a.jpg", etag), storage, settings)
+    doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
+    doc["worker"]["host"] = "another-host"
+    storage.put("palettes", "a.jpg.json", json.dumps(doc).encode(), "application/json")
+    again = process(Job("images", "a.jpg", etag), storage, settings)
+    assert (again.status, again.reason) == ("skipped", "already_done")
+
+
 def test_another_k_is_recomputed(
     storage: MemoryStorage, settings: Settings, photo_bytes: bytes
 ) -> None:
