@@ -9,6 +9,8 @@ event is deliberately ignored", 5xx means "send it again".
     GET  /palettes/{key}    200 result JSON (ETag) · 304 · 202 pending · 404 no such image
                             · 400 · 503; ``?wait=N`` long-polls up to 30 s (api_stub.push)
     GET  /healthz           200 broker and storage answer · 503 otherwise
+    GET  /metrics           Prometheus text (api_stub.metrics) · 401 beyond loopback
+                            without PALETTE_API_TOKEN
 
 and the web page with its routes (``GET /``, ``POST /uploads``, ``GET /palettes``,
 ``GET /bars/{key}``), described in ``api_stub.web``.
@@ -29,6 +31,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Protocol
+from urllib.parse import urlsplit
 
 import anyio
 from fastapi import FastAPI, Header, Query, Request, Security
@@ -42,6 +45,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api_stub.caching import NEVER_STORE, cached
 from api_stub.events import EventFormatError, Parsed, parse_body, unsafe_key_reason
 from api_stub.limits import MAX_EVENT_BYTES, BodyLimit
+from api_stub.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from api_stub.metrics import ApiMetrics, MetricsAccess, redis_list_lengths
 from api_stub.push import ResultFeed, Waiters
 from api_stub.web import Presigner, add_web_routes, key_parameter
 from worker.config import Settings
@@ -94,10 +99,22 @@ def create_app(
     storage: Storage | None = None,
     enqueuer: JobQueue | None = None,
     presigner: Presigner | None = None,
+    *,
+    metrics: ApiMetrics | None = None,
+    metrics_access: MetricsAccess | None = None,
 ) -> FastAPI:
-    """Build the app; real S3 and Celery clients unless the caller passes its own."""
+    """Build the app; real S3, Celery and Redis clients unless the caller passes its own.
+
+    ``metrics_access`` says where the server listens (``api_stub.server`` knows); by
+    default, where ``PALETTE_API_URL`` points, without a token.
+    """
     storage = storage if storage is not None else make_storage(settings)
     enqueuer = enqueuer if enqueuer is not None else _celery_enqueuer(settings)
+    metrics = (
+        metrics if metrics is not None else ApiMetrics(redis_list_lengths(settings.broker_url))
+    )
+    if metrics_access is None:
+        metrics_access = MetricsAccess(urlsplit(settings.api_url).hostname or "127.0.0.1")
     authorised = _bearer_check(settings.webhook_token)
     if settings.webhook_token is None:
         log.warning("PALETTE_WEBHOOK_TOKEN is unset: POST /events rejects every event")
@@ -111,12 +128,13 @@ def create_app(
         lifespan=_result_feed(settings, waiters),
     )
     app.state.settings, app.state.storage, app.state.enqueuer = settings, storage, enqueuer
-    app.state.waiters = waiters
+    app.state.waiters, app.state.metrics = waiters, metrics
     app.add_middleware(BodyLimit)
     _add_error_handlers(app)
-    _add_event_route(app, settings, enqueuer, authorised)
+    _add_event_route(app, settings, enqueuer, authorised, metrics)
     _add_palette_route(app, settings, storage, waiters)
     _add_health_route(app, settings, storage, enqueuer)
+    _add_metrics_route(app, metrics, metrics_access.check())
     add_web_routes(app, settings, storage, presigner)
     return app
 
@@ -192,7 +210,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 def _add_event_route(
-    app: FastAPI, settings: Settings, enqueuer: JobQueue, authorised: Callable[[str | None], bool]
+    app: FastAPI,
+    settings: Settings,
+    enqueuer: JobQueue,
+    authorised: Callable[[str | None], bool],
+    metrics: ApiMetrics,
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
         200: {"model": EventsAccepted, "description": "Every job enqueued; the rest ignored."},
@@ -218,33 +240,43 @@ def _add_event_route(
     async def post_events(request: Request) -> Any:
         """Storage event (S3 ``Records`` or SeaweedFS filer) → one task per new object."""
         if not authorised(request.headers.get("authorization")):
+            metrics.received.labels(result="unauthorized").inc()
             return _status(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
         body = await request.body()  # at most MAX_EVENT_BYTES: BodyLimit read it
         return await anyio.to_thread.run_sync(
-            _accept, enqueuer, body, settings.input_bucket, limiter=limiter
+            _accept, enqueuer, body, settings.input_bucket, metrics, limiter=limiter
         )
 
 
-def _accept(enqueuer: JobQueue, body: bytes, input_bucket: str) -> Any:
+def _accept(enqueuer: JobQueue, body: bytes, input_bucket: str, metrics: ApiMetrics) -> Any:
     """Parse (a 1 MiB event is milliseconds of CPU: off the event loop), then enqueue."""
     try:
         parsed = parse_body(body, input_bucket)
     except EventFormatError as exc:
+        metrics.received.labels(result="invalid_json").inc()
         return _status(400, "invalid_json", detail=str(exc))
-    return _enqueue_all(enqueuer, parsed)
+    return _enqueue_all(enqueuer, parsed, metrics)
 
 
-def _enqueue_all(enqueuer: JobQueue, parsed: Parsed) -> Any:
-    """Enqueue in order; the first broker failure turns the whole event into a 503."""
+def _enqueue_all(enqueuer: JobQueue, parsed: Parsed, metrics: ApiMetrics) -> Any:
+    """Enqueue in order; the first broker failure turns the whole event into a 503.
+
+    Ignored records are counted only when the event is accepted: a 503 makes the store
+    send them again."""
     enqueued: list[str] = []
     for job in parsed.jobs:
         try:
             enqueued.append(enqueuer.enqueue(job))
         except BrokerUnavailable as exc:
             log.warning("event not accepted, broker unavailable: %s", exc)
+            metrics.received.labels(result="broker_unavailable").inc()
             return _status(
                 503, "broker_unavailable", {"Retry-After": RETRY_AFTER_S}, enqueued=enqueued
             )
+        metrics.enqueued.labels(task=job.action).inc()
+    metrics.received.labels(result="accepted").inc()
+    for reason, count in parsed.reasons().items():
+        metrics.ignored.labels(reason=reason).inc(count)
     if enqueued:
         log.info("enqueued %d job(s), ignored %d", len(enqueued), len(parsed.ignored))
     elif parsed.ignored:
@@ -378,6 +410,28 @@ def _add_health_route(
         healthy = all(check["ok"] for check in checks.values())
         body = {"status": "ok" if healthy else "unavailable", "checks": checks}
         return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+def _add_metrics_route(
+    app: FastAPI, metrics: ApiMetrics, authorised: Callable[[str | None], bool] | None
+) -> None:
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "Prometheus text exposition format.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        401: {
+            "model": StatusBody,
+            "description": "Listening beyond loopback, and no valid PALETTE_API_TOKEN bearer.",
+        },
+    }
+
+    @app.get("/metrics", responses=responses, response_model=None)
+    def get_metrics(request: Request) -> Any:
+        """Events in, jobs out, queue depth and dead letters (read from Redis now)."""
+        if authorised is not None and not authorised(request.headers.get("authorization")):
+            return _status(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
 
 def _storage_answers(storage: Storage, bucket: str) -> bool:

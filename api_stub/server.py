@@ -45,6 +45,7 @@ def serve(env: Mapping[str, str] | None = None) -> int:
     import uvicorn
 
     from api_stub.app import create_app
+    from api_stub.metrics import MetricsAccess
 
     env = os.environ if env is None else env
     configure_logging(logging.INFO)
@@ -54,7 +55,7 @@ def serve(env: Mapping[str, str] | None = None) -> int:
     except InvalidOptions as exc:
         print(f"api_stub: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    app = create_app(settings, metrics_access=MetricsAccess.from_env(host, env))
     access_log = env.get("PALETTE_API_ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"}
     config = uvicorn.Config(
         app,

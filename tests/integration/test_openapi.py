@@ -35,6 +35,7 @@ OPERATIONS = {
     ("post", "/events"),
     ("get", "/palettes/{key}"),
     ("get", "/healthz"),
+    ("get", "/metrics"),
     ("get", "/"),
     ("post", "/uploads"),
     ("get", "/palettes"),

@@ -208,6 +208,7 @@ def test_openapi_documents_every_route() -> None:
         "/events",
         "/palettes/{key}",
         "/healthz",
+        "/metrics",
         "/",
         "/uploads",
         "/palettes",
