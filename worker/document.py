@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,9 +21,23 @@ BAR_WIDTH = 300
 BAR_HEIGHT = 50
 
 
-def source_ref(bucket: str | None, key: str, etag: str | None, size: int | None) -> dict[str, Any]:
-    """Where the image came from; the image facts (format, size) are merged in later."""
-    return {"bucket": bucket, "key": key, "etag": etag, "size": size}
+def source_ref(
+    bucket: str | None,
+    key: str,
+    etag: str | None,
+    size: int | None,
+    metadata: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Where the image came from; the image facts (format, size) are merged in later.
+
+    ``metadata``, once the object is fetched: its ``palette-*`` user metadata as sent
+    (``worker.upload_options.requested``), i.e. the options the upload asked for, even
+    invalid ones.
+    """
+    ref: dict[str, Any] = {"bucket": bucket, "key": key, "etag": etag, "size": size}
+    if metadata is not None:
+        ref["metadata"] = dict(metadata)
+    return ref
 
 
 def done(

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import mimetypes
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worker.config import Settings
 from worker.jobs import result_keys
 from worker.storage import Storage, get_json
+from worker.upload_options import metadata_for
+
+if TYPE_CHECKING:
+    from worker.palette.options import K
 
 POLL_INTERVAL_S = 0.1
 REUSE_GRACE_S = 3.0
@@ -28,11 +32,17 @@ class Upload:
     etag: str | None
     previous: str | None
     """``created_at`` of the result that existed before the upload, if any."""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    """The ``palette-*`` metadata the upload carried (its options)."""
 
     def accepts(self, doc: dict[str, Any], settled: bool) -> bool:
-        """The result of this upload: its ETag, and new (or the old one, once settled)."""
-        if self.etag is not None and doc.get("source", {}).get("etag") != self.etag:
+        """The result of this upload: its ETag and the options it asked for, and new (or
+        the old one, once settled)."""
+        source = doc.get("source", {})
+        if self.etag is not None and source.get("etag") != self.etag:
             return False
+        if source.get("metadata", {}) != dict(self.metadata):
+            return False  # same bytes, other options: the result being replaced
         return settled or doc.get("created_at") != self.previous
 
 
@@ -43,19 +53,24 @@ def submit_files(
     prefix: str,
     timeout: float,
     on_result: Callable[[str], object] | None = None,
+    k: K | None = None,
 ) -> list[dict[str, Any]]:
     """Upload every path under ``prefix``; return each result document, in input order.
 
-    A result that has not appeared within ``timeout`` seconds is reported as
-    ``{"status": "pending"}`` rather than waited on for ever.
+    ``k`` (1-32 or ``"auto"``) travels as the objects' ``x-amz-meta-palette-k``
+    (``worker.upload_options``); None leaves the choice to the deployment. A result that
+    has not appeared within ``timeout`` seconds is reported as ``{"status": "pending"}``
+    rather than waited on for ever.
     """
+    metadata = metadata_for(k)
     uploaded: list[Upload] = []
     for path in paths:
         key = prefix + path.name
         previous = get_json(storage, settings.output_bucket, result_keys(key)[0]) or {}
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        etag = storage.put(settings.input_bucket, key, path.read_bytes(), content_type)
-        uploaded.append(Upload(key, etag, previous.get("created_at")))
+        data = path.read_bytes()
+        etag = storage.put(settings.input_bucket, key, data, content_type, metadata=metadata)
+        uploaded.append(Upload(key, etag, previous.get("created_at"), metadata))
     return wait_for_results(storage, settings, uploaded, timeout, on_result)
 
 

@@ -15,11 +15,18 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from worker import document, palette
+from worker import document, palette, upload_options
 from worker.config import Settings
-from worker.errors import PaletteError, PermanentError, ProcessingTimeout, SourceMissing
+from worker.errors import (
+    InvalidOptions,
+    PaletteError,
+    PermanentError,
+    ProcessingTimeout,
+    SourceMissing,
+)
 from worker.jobs import Job, result_keys, unsafe_key_reason
 from worker.palette import render
+from worker.palette.options import K, Options
 from worker.storage import Storage, get_json
 
 log = logging.getLogger(__name__)
@@ -67,7 +74,7 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
     if reason is not None:  # the queue is not trusted: any producer may have sent it
         log.warning("job %s: refused key %r: %s", job.id, job.key, reason)
         return Outcome(job.id, "skipped", "unsafe_key")
-    k = job.k or settings.default_k
+    k: K = job.k or settings.default_k
     json_key, png_key = result_keys(job.key)
     clock = _Stopwatch()
     source = document.source_ref(job.bucket, job.key, job.etag, job.size)
@@ -79,11 +86,14 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
             return Outcome(job.id, "skipped", "source_missing", clock.timings)
         if job.etag and info.etag and job.etag != info.etag:
             return Outcome(job.id, "skipped", "stale_event", clock.timings, len(data))
-        source = document.source_ref(job.bucket, job.key, info.etag, info.size)
-        if _already_done(storage, settings.output_bucket, json_key, info.etag, k):
+        asked = upload_options.requested(info.metadata)
+        source = document.source_ref(job.bucket, job.key, info.etag, info.size, asked)
+        options = upload_options.options_for(info.metadata, k)  # the upload's own, or ours
+        k = options.k
+        if _already_done(storage, settings.output_bucket, json_key, info.etag, options):
             return Outcome(job.id, "skipped", "already_done", clock.timings, len(data))
         result = palette.extract(
-            data, k=k, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels
+            data, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, **asdict(options)
         )
         with clock.stage("render"):
             bar = render.bar_png(result["colors"], document.BAR_WIDTH, document.BAR_HEIGHT)
@@ -108,19 +118,23 @@ def store_failure(
     job: Job,
     source: dict[str, Any],
     error: PaletteError,
-    k: int,
+    k: K,
     timings: dict[str, float] | None = None,
 ) -> bytes:
     """Write the failed JSON and return it; the caller decides whether the failure was
-    final."""
+    final. Options the upload asked for but that are invalid are not recorded as
+    options: ``source.metadata`` shows what was asked."""
     log.info("job %s failed: %s (%s) host=%s", job.id, error.code, error.message, document.host())
     json_key, _ = result_keys(job.key)
-    stored = document.encode(document.failed(source, error, {"k": k}, timings))
+    options = {} if isinstance(error, InvalidOptions) else {"k": k}
+    stored = document.encode(document.failed(source, error, options, timings))
     storage.put(settings.output_bucket, json_key, stored, _JSON)
     return stored
 
 
-def _already_done(storage: Storage, bucket: str, json_key: str, etag: str | None, k: int) -> bool:
+def _already_done(
+    storage: Storage, bucket: str, json_key: str, etag: str | None, options: Options
+) -> bool:
     """A stored result of this object version, made by this worker version with these
     options, makes the job a no-op; a result of an older worker or other options (say
     after an upgrade that changed the algorithm) is recomputed, even for the same bytes."""
@@ -131,7 +145,7 @@ def _already_done(storage: Storage, bucket: str, json_key: str, etag: str | None
         return False
     return bool(
         existing.get("source", {}).get("etag") == etag
-        and existing.get("options") == asdict(palette.make_options(k, {}))
+        and existing.get("options") == asdict(options)
         and existing.get("worker", {}).get("version") == document.worker_info()["version"]
     )
 

@@ -11,13 +11,17 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from worker.cli.extract import expand
 from worker.cli.output import Progress, format_table, write_json
 from worker.config import Settings
+from worker.errors import PaletteError
+
+if TYPE_CHECKING:
+    from worker.palette.options import K
 
 EXIT_OK, EXIT_FAILED = 0, 1
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
@@ -33,6 +37,21 @@ def client_settings() -> Settings:
     return Settings.from_env(env)
 
 
+class _UploadK(click.ParamType):
+    """-k of submit: what the worker accepts in ``x-amz-meta-palette-k``, checked before
+    anything is uploaded (``worker.upload_options.parse_upload_k``)."""
+
+    name = "K|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from worker.upload_options import parse_upload_k
+
+        try:
+            return parse_upload_k(str(value))
+        except PaletteError as exc:
+            self.fail(exc.message, param, ctx)
+
+
 @click.command("submit", help="Upload images to the input bucket and wait for their results.")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option(
@@ -42,18 +61,30 @@ def client_settings() -> Settings:
 @click.option(
     "--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True
 )
-def submit(paths: tuple[str, ...], prefix: str, timeout: float, fmt: str) -> int:
-    return submit_and_show(expand(paths), prefix, timeout, fmt)
+@click.option(
+    "-k",
+    "--k",
+    "k",
+    type=_UploadK(),
+    default=None,
+    help="Colours 1-32, or auto; sent as the upload's x-amz-meta-palette-k "
+    "(default: the deployment's PALETTE_DEFAULT_K).",
+)
+def submit(paths: tuple[str, ...], prefix: str, timeout: float, fmt: str, k: K | None) -> int:
+    return submit_and_show(expand(paths), prefix, timeout, fmt, k)
 
 
-def submit_and_show(paths: list[Path], prefix: str, timeout: float, fmt: str) -> int:
+def submit_and_show(
+    paths: list[Path], prefix: str, timeout: float, fmt: str, k: K | None = None
+) -> int:
     from worker.storage import make_storage
     from worker.submit import submit_files
 
     settings = client_settings()
     progress = Progress.maybe(len(paths))
     on_result = progress.step if progress else None
-    documents = submit_files(make_storage(settings), settings, paths, prefix, timeout, on_result)
+    storage = make_storage(settings)
+    documents = submit_files(storage, settings, paths, prefix, timeout, on_result, k)
     if progress:
         progress.done()
     if fmt == "table":

@@ -130,3 +130,55 @@ def test_a_result_of_another_worker_version_or_options_is_recomputed(
         storage.put("palettes", "a.jpg.json", json.dumps({**doc, **stale}).encode(), "")
         again = process(Job("images", "a.jpg", etag), storage, settings)
         assert again.status == "done", stale
+
+
+def test_the_upload_chooses_k_in_its_metadata(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg", metadata={"palette-k": "3"})
+    assert process(Job("images", "a.jpg"), storage, settings).status == "done"
+    doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
+    assert (doc["options"]["k"], len(doc["colors"])) == (3, 3)
+    assert doc["source"]["metadata"] == {"palette-k": "3"}
+
+
+def test_k_auto_from_metadata_is_recorded(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg", metadata={"palette-k": "auto"})
+    process(Job("images", "a.jpg"), storage, settings)
+    doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
+    assert doc["options"]["k"] == doc["quality"]["k_requested"] == "auto"
+    assert doc["quality"]["k_returned"] == len(doc["colors"])
+
+
+def test_an_invalid_k_in_metadata_is_a_failed_result(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg", metadata={"palette-k": "99"})
+    outcome = process(Job("images", "a.jpg"), storage, settings)
+    assert (outcome.status, outcome.reason) == ("failed", "invalid_options")
+    doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
+    assert doc["error"] == {
+        "code": "invalid_options",
+        "message": "x-amz-meta-palette-k: k must be an integer 1-32 or 'auto' (got '99')",
+    }
+    assert (doc["options"], doc["colors"]) == ({}, [])
+    assert doc["source"]["metadata"] == {"palette-k": "99"}
+    assert ("palettes", "a.jpg.png") not in storage.objects
+
+
+def test_same_bytes_uploaded_again_with_another_k_are_recomputed(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    """Identical bytes keep their ETag: only the options tell the two uploads apart."""
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg", metadata={"palette-k": "3"})
+    etag = storage.head("images", "a.jpg").etag
+    process(Job("images", "a.jpg", etag), storage, settings)
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg", metadata={"palette-k": "4"})
+    assert storage.head("images", "a.jpg").etag == etag
+    assert process(Job("images", "a.jpg", etag), storage, settings).status == "done"
+    doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
+    assert (doc["options"]["k"], len(doc["colors"])) == (4, 4)
+    again = process(Job("images", "a.jpg", etag), storage, settings)
+    assert (again.status, again.reason) == ("skipped", "already_done")
