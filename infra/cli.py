@@ -34,27 +34,45 @@ def stack_group(ctx: click.Context, stack_dir: Path | None) -> None:
 
 
 @stack_group.command("up", help="Start (or reuse) every component and wait until they answer.")
-@click.option("--workers", type=int, default=1, show_default=True, help="Worker concurrency.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Worker concurrency; 0: no local worker (other hosts run them).",
+)
 @click.option(
     "--beat/--no-beat",
     default=True,
     show_default=True,
-    help="Run the periodic sweep (Celery beat) in the worker.",
+    help="Run the periodic sweep (Celery beat): in the worker, or alone with --workers 0.",
+)
+@click.option(
+    "--bind",
+    metavar="ADDR",
+    default=None,
+    help="IPv4 address SeaweedFS, Redis (with its password) and the api_stub listen on, "
+    "and the one `stack env` hands out (default: the last one, else 127.0.0.1).",
 )
 @click.option("--timeout", type=float, default=stack.DEFAULT_TIMEOUT, show_default=True)
 @click.pass_obj
-def up(stack_dir: Path, workers: int, beat: bool, timeout: float) -> int:
-    return start(stack_dir, workers=workers, beat=beat, timeout=timeout)
+def up(stack_dir: Path, workers: int, beat: bool, bind: str | None, timeout: float) -> int:
+    return start(stack_dir, workers=workers, beat=beat, bind=bind, timeout=timeout)
 
 
 def start(
-    stack_dir: Path, *, workers: int = 1, beat: bool = True, timeout: float = stack.DEFAULT_TIMEOUT
+    stack_dir: Path,
+    *,
+    workers: int = 1,
+    beat: bool = True,
+    bind: str | None = None,
+    timeout: float = stack.DEFAULT_TIMEOUT,
 ) -> int:
     """``palette stack up`` as a function (``palette demo`` starts the stack with it)."""
 
     def action() -> None:
         started = time.monotonic()
-        stack.up(stack_dir, workers=workers, beat=beat, timeout=timeout, report=print)
+        stack.up(stack_dir, workers=workers, beat=beat, bind=bind, timeout=timeout, report=print)
         print(f"stack up in {time.monotonic() - started:.1f} s ({stack_dir})")
         print('clients: eval "$(palette stack env)"')
 

@@ -63,7 +63,7 @@ def process_env(state: StackState, base: Mapping[str, str]) -> dict[str, str]:
     """The caller's environment plus the stack's settings, as every component sees it."""
     env = {k: v for k, v in base.items() if k not in _FOREIGN_AWS}
     env.update(state.client_env())
-    env["PALETTE_API_BIND"] = f"127.0.0.1:{state.ports['api']}"
+    env["PALETTE_API_BIND"] = f"{state.bind}:{state.ports['api']}"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), base.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"  # logs reach the file as they happen; "ready" is read there
     return env
@@ -81,10 +81,12 @@ def _redis_config(state: StackState) -> Path:
 
 
 def _prepare_redis(state: StackState) -> None:
-    """Loopback only, and a password all the same (from the URL ``_choose_broker`` made)."""
+    """On the stack's address, with a password wherever that is (from the URL
+    ``_choose_broker`` made): beyond loopback, anyone who reaches it could otherwise
+    read and write the queue."""
     _redis_dir(state).mkdir(mode=0o700, exist_ok=True)
     password = broker.url_password(state.broker_url) or state.redis_password
-    broker.write_config(_redis_config(state), password=password)
+    broker.write_config(_redis_config(state), password=password, bind=state.bind)
 
 
 def _redis_ok(state: StackState) -> bool:
@@ -131,7 +133,7 @@ def _buckets(state: StackState) -> list[str]:
 
 def _s3_check(state: StackState, *, create: bool) -> bool:
     """S3 answers, our credentials work and both buckets exist (created if ``create``)."""
-    if not seaweed.s3_answers(state.ports["s3"]):
+    if not seaweed.s3_answers(state.ports["s3"], host=state.bind):
         return False
     client = seaweed.s3_client(state.s3_endpoint, state.access_key, state.secret_key, state.region)
     try:
@@ -146,7 +148,7 @@ def _s3_check(state: StackState, *, create: bool) -> bool:
 SEAWEEDFS = Component(
     name="seaweedfs",
     command=lambda s: seaweed.command(
-        s.data_dir or s.stack_dir / "seaweedfs", s.ports, s.run_dir, s.logs_dir / "weed"
+        s.data_dir or s.stack_dir / "seaweedfs", s.ports, s.run_dir, s.logs_dir / "weed", s.bind
     ),
     endpoint=lambda s: s.s3_endpoint,
     healthy=lambda s: _s3_check(s, create=False),
@@ -194,7 +196,7 @@ API_STUB = Component(
 # --- worker -----------------------------------------------------------------------------
 
 
-def logged_ready(log_path: Path) -> bool:
+def logged_ready(log_path: Path, pattern: re.Pattern[bytes] = _READY) -> bool:
     """The log of this start says "ready" (Celery: ``celery@host ready.``).
 
     ``celery inspect ping`` would take a second or more per call; the log is rotated at
@@ -202,7 +204,7 @@ def logged_ready(log_path: Path) -> bool:
     """
     try:
         with log_path.open("rb") as fh:
-            return _READY.search(fh.read(_READY_SCAN_BYTES)) is not None
+            return pattern.search(fh.read(_READY_SCAN_BYTES)) is not None
     except FileNotFoundError:
         return False
 
@@ -224,6 +226,26 @@ WORKER = Component(
     ready=_worker_ok,
     cwd=lambda s: s.stack_dir,
 )
+
+
+_BEAT_STARTED = re.compile(rb"beat: Starting")
+
+
+def _beat_ok(state: StackState) -> bool:
+    """Alive and past start-up ("beat: Starting...": it then holds the lock or waits)."""
+    alive = is_alive(state.procs.get("beat"))
+    return alive and logged_ready(state.log_path("beat"), _BEAT_STARTED)
+
+
+BEAT = Component(
+    name="beat",
+    command=lambda s: [sys.executable, "-m", "worker.beat"],
+    endpoint=lambda s: redact_url(s.broker_url),
+    healthy=_beat_ok,
+    ready=_beat_ok,
+    cwd=lambda s: s.stack_dir,
+)
+"""The one scheduler, as a process of its own when no local worker runs to embed it."""
 
 
 CALLBACK_THREADS = 16
@@ -249,7 +271,9 @@ CALLBACKS = Component(
 
 def managed(state: StackState) -> list[Component]:
     """The components this stack runs, in start order (Redis only when it is ours; the
-    callback worker only when ``PALETTE_CALLBACK_URL`` was set at ``up``)."""
+    callback worker only when ``PALETTE_CALLBACK_URL`` was set at ``up``; with no local
+    worker, ``--workers 0``, beat runs on its own)."""
     own_broker = [REDIS] if state.broker_managed else []
     callbacks = [CALLBACKS] if state.callbacks else []
-    return [*own_broker, SEAWEEDFS, API_STUB, WORKER, *callbacks]
+    alone = [BEAT] if state.beat else []
+    return [*own_broker, SEAWEEDFS, API_STUB, *([WORKER] if state.workers else alone), *callbacks]

@@ -199,7 +199,9 @@ def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bo
         return False
 
 
-def pick_port_pair(taken: set[int], *, low: int = 15000, high: int = 22000) -> int:
+def pick_port_pair(
+    taken: set[int], *, low: int = 15000, high: int = 22000, host: str = "127.0.0.1"
+) -> int:
     """A free port ``p`` whose ``p + 10000`` is free too (SeaweedFS puts gRPC there).
 
     The range keeps both below Linux's ephemeral ports (32768+), where a client's
@@ -209,7 +211,7 @@ def pick_port_pair(taken: set[int], *, low: int = 15000, high: int = 22000) -> i
     for offset in range(high - low):
         port = low + (start - low + offset) % (high - low)
         pair = {port, port + 10000}
-        if not pair & taken and port_free(port) and port_free(port + 10000):
+        if not pair & taken and port_free(port, host) and port_free(port + 10000, host):
             return port
     raise StackError(f"no free port pair in {low}-{high}")
 

@@ -69,8 +69,17 @@ UNIX_PATH_MAX = 107
 """Longest path a Unix socket may have (sun_path is 108 bytes, NUL included)."""
 
 
-def command(data_dir: Path, ports: Mapping[str, int], run_dir: Path, log_dir: Path) -> list[str]:
-    """``weed mini`` on 127.0.0.1 with every port explicit and the extras switched off.
+def command(
+    data_dir: Path,
+    ports: Mapping[str, int],
+    run_dir: Path,
+    log_dir: Path,
+    bind: str = "127.0.0.1",
+) -> list[str]:
+    """``weed mini`` on ``bind`` with every port explicit and the extras switched off.
+
+    S3, filer, master and volume all listen on (and advertise) that one address, so
+    workers on other hosts reach the S3 gateway there.
 
     Its glog files and the S3 gateway's Unix socket would otherwise land in /tmp, one
     set per port ever used; keep them in the stack directory.
@@ -81,8 +90,8 @@ def command(data_dir: Path, ports: Mapping[str, int], run_dir: Path, log_dir: Pa
         f"-logdir={log_dir}",
         "mini",
         f"-dir={data_dir}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
+        f"-ip={bind}",
+        f"-ip.bind={bind}",
         "-webdav=false",
         "-admin.ui=false",
         "-s3.port.iceberg=0",
@@ -96,9 +105,9 @@ def command(data_dir: Path, ports: Mapping[str, int], run_dir: Path, log_dir: Pa
     return args
 
 
-def s3_answers(port: int, timeout: float = 1.0) -> bool:
+def s3_answers(port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> bool:
     """The S3 gateway answers HTTP (403 to an anonymous GET / once credentials are on)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", "/")
         conn.getresponse().read()

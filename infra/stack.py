@@ -18,6 +18,7 @@ once per stack dir), ``PALETTE_BROKER_URL`` (used as is when a Redis answers the
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import socket
@@ -107,15 +108,21 @@ def up(
     *,
     workers: int = 1,
     beat: bool = False,
+    bind: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     environ: Mapping[str, str] | None = None,
     report: Report = lambda line: None,
 ) -> None:
     """Start whatever is not running, then wait until every component answers.
 
-    ``workers`` is the worker's concurrency; ``beat`` also runs the periodic sweep
-    scheduler inside that worker. Both apply when the worker (re)starts.
+    ``workers`` is the worker's concurrency (0: no local worker; other hosts run them);
+    ``beat`` runs the periodic sweep scheduler, inside that worker or, with no worker,
+    as a process of its own. Both apply when the worker (re)starts. ``bind`` is the
+    address the services listen on (default: the last one, else 127.0.0.1); it applies
+    when they are all stopped.
     """
+    if workers < 0:
+        raise StackError(f"--workers must be 0 or more, got {workers}")
     base = dict(os.environ if environ is None else environ)
     stack_dir = stack_dir.expanduser().resolve()
     prepare_dir(stack_dir)
@@ -123,6 +130,7 @@ def up(
     with locked(stack_dir):
         state = load(stack_dir) or new_state(stack_dir, base)
         _forget_dead(state)
+        _configure_bind(state, bind)
         _configure(state, base, workers, beat)
         state.save()
         if state.broker_managed and "redis" not in state.procs:
@@ -175,6 +183,47 @@ def _configure(state: StackState, base: Mapping[str, str], workers: int, beat: b
         _choose_broker(state, base)
 
 
+SERVICES = ("redis", "seaweedfs", "api_stub")
+
+
+def _configure_bind(state: StackState, bind: str | None) -> None:
+    """Move the services to ``bind`` when none of them runs (they share one address).
+
+    Our Redis moves with them, and because it then answers beyond loopback it needs a
+    password: it always has one (``broker.write_config`` refuses otherwise).
+    """
+    if bind is None or bind == state.bind:
+        return
+    running = [name for name in SERVICES if name in state.procs]
+    if running:
+        raise StackError(
+            f"{', '.join(running)} already listen on {state.bind}: "
+            f"`palette stack down` first to move them to {bind}"
+        )
+    state.bind = check_bind(bind)
+
+
+def check_bind(address: str) -> str:
+    """An IPv4 address of this machine that other hosts can be told to use.
+
+    A wildcard (0.0.0.0) would listen everywhere but gives the URLs no address.
+    """
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError as exc:
+        raise StackError(f"--bind wants an IPv4 address of this host, got {address!r}") from exc
+    if ip.is_unspecified:
+        raise StackError(
+            f"--bind {address} names no address to hand out: give the one other hosts reach"
+        )
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((str(ip), 0))
+        except OSError as exc:
+            raise StackError(f"--bind {address}: not an address of this host ({exc})") from exc
+    return str(ip)
+
+
 def _warn_if_bundled(report: Report) -> None:
     binary = broker.redis_binary()
     if binary.bundled:
@@ -199,21 +248,26 @@ def _choose_weed_ports(state: StackState, base: Mapping[str, str]) -> None:
     ports = state.ports
     ports["s3"] = _env_port(base, ENV_S3_PORT) or ports.get("s3", DEFAULT_S3_PORT)
     s3_grpc = ports["s3"] + GRPC_OFFSET
-    ports["s3_grpc"] = s3_grpc if s3_grpc < 65536 and port_free(s3_grpc) else _any_free_port()
+    free = _free_on(state.bind)
+    ports["s3_grpc"] = s3_grpc if s3_grpc < 65536 and free(s3_grpc) else _any_free_port(state.bind)
     taken = {ports["s3"], ports["s3_grpc"], ports.get("api", DEFAULT_API_PORT)}
     for name in WEED_PORTS:
         if name == "s3":
             continue
         port = ports.get(name)
-        if port is None or port in taken or not (port_free(port) and port_free(port + GRPC_OFFSET)):
-            port = pick_port_pair(taken)
+        if port is None or port in taken or not (free(port) and free(port + GRPC_OFFSET)):
+            port = pick_port_pair(taken, host=state.bind)
         ports[name], ports[name + "_grpc"] = port, port + GRPC_OFFSET
         taken |= {port, port + GRPC_OFFSET}
 
 
-def _any_free_port() -> int:
+def _free_on(host: str) -> Callable[[int], bool]:
+    return lambda port: port_free(port, host)
+
+
+def _any_free_port(host: str) -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
@@ -224,15 +278,15 @@ def _choose_broker(state: StackState, base: Mapping[str, str]) -> None:
     While the worker or the api_stub runs, the URL they were given stays.
     """
     url = base.get("PALETTE_BROKER_URL") or state.broker_url or broker.DEFAULT_BROKER_URL
-    if state.broker_url and {"worker", "api_stub"} & set(state.procs):
+    if state.broker_url and {"worker", "api_stub", "beat"} & set(state.procs):
         url = state.broker_url
     if broker.ping(url):
         state.broker_url, state.broker_managed = url, False
         return
     if not broker.can_host(url):
         raise StackError(f"no Redis answers at {redact_url(url)} (PALETTE_BROKER_URL)")
-    # ours: always with a password, so the URL clients get carries it
-    state.broker_url = broker.with_password(url, state.redis_password)
+    # ours: always with a password, so the URL clients get carries it; on the stack's address
+    state.broker_url = broker.with_host(broker.with_password(url, state.redis_password), state.bind)
     state.broker_managed = True
     state.ports["redis"] = broker.url_port(url)
 
@@ -245,7 +299,7 @@ def _check_ports(state: StackState, starting: list[Component]) -> None:
         if port in seen:
             raise StackError(f"{name} and {seen[port]} are both set to port {port}")
         seen[port] = name
-        if not port_free(port):
+        if not port_free(port, state.bind):
             hint = {"s3": ENV_S3_PORT, "api": ENV_API_PORT, "redis": "PALETTE_BROKER_URL"}[key]
             raise StackError(
                 f"port {port} ({name}) is in use by another process; choose another with {hint}"

@@ -30,6 +30,7 @@ ENV_SECRET_KEY = "PALETTE_STACK_SECRET_KEY"
 
 DEFAULT_S3_PORT = 8333
 DEFAULT_API_PORT = 8080
+DEFAULT_BIND = "127.0.0.1"
 
 
 def default_stack_dir(env: dict[str, str] | None = None) -> Path:
@@ -54,6 +55,12 @@ class StackState:
     webhook_token: str
     redis_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     """Required by a Redis the stack starts; part of the broker URL it hands out."""
+    api_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """``PALETTE_API_TOKEN``: the bearer ``/metrics`` wants once services listen beyond
+    loopback (``palette stack up --bind``); printed by ``env`` for the other hosts."""
+    bind: str = DEFAULT_BIND
+    """The address SeaweedFS, the stack's Redis and the api_stub listen on, and the one
+    every URL ``env`` prints names: other hosts reach the services there."""
     region: str = "us-east-1"
     input_bucket: str = "images"
     output_bucket: str = "palettes"
@@ -87,11 +94,11 @@ class StackState:
 
     @property
     def s3_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.ports['s3']}"
+        return f"http://{self.bind}:{self.ports['s3']}"
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['api']}"
+        return f"http://{self.bind}:{self.ports['api']}"
 
     def client_env(self) -> dict[str, str]:
         """What a client needs (``palette stack env``); names are worker.config's."""
@@ -105,6 +112,7 @@ class StackState:
             "PALETTE_BROKER_URL": self.broker_url,
             "PALETTE_API_URL": self.api_url,
             "PALETTE_WEBHOOK_TOKEN": self.webhook_token,
+            "PALETTE_API_TOKEN": self.api_token,
         }
 
     # --- persistence -----------------------------------------------------------------
@@ -116,6 +124,8 @@ class StackState:
             "secret_key": self.secret_key,
             "webhook_token": self.webhook_token,
             "redis_password": self.redis_password,
+            "api_token": self.api_token,
+            "bind": self.bind,
             "region": self.region,
             "input_bucket": self.input_bucket,
             "output_bucket": self.output_bucket,
@@ -157,6 +167,8 @@ def load(stack_dir: Path) -> StackState | None:
         secret_key=raw["secret_key"],
         webhook_token=raw["webhook_token"],
         redis_password=raw.get("redis_password") or secrets.token_urlsafe(24),
+        api_token=raw.get("api_token") or secrets.token_urlsafe(32),
+        bind=raw.get("bind") or DEFAULT_BIND,
         region=raw.get("region", "us-east-1"),
         input_bucket=raw.get("input_bucket", "images"),
         output_bucket=raw.get("output_bucket", "palettes"),
@@ -178,6 +190,7 @@ def new_state(stack_dir: Path, env: dict[str, str]) -> StackState:
         access_key=env.get(ENV_ACCESS_KEY) or "palette-" + secrets.token_hex(6),
         secret_key=env.get(ENV_SECRET_KEY) or secrets.token_urlsafe(30),
         webhook_token=secrets.token_urlsafe(32),
+        api_token=env.get("PALETTE_API_TOKEN") or secrets.token_urlsafe(32),
     )
 
 

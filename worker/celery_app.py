@@ -20,7 +20,8 @@ RETRY_BACKOFF_MAX = 60
 """Longest retry countdown, seconds. A worker holds a retried message unacknowledged
 while it waits for its countdown, so this counts against the visibility timeout too."""
 VISIBILITY_TIMEOUT = 180
-"""Seconds after which Redis hands an unacknowledged message to another consumer.
+"""Seconds after which Redis hands an unacknowledged message to another consumer
+(the default of ``PALETTE_VISIBILITY_TIMEOUT``, ``Settings.visibility_timeout_s``).
 
 Why 180: a live worker holds a message unacknowledged for at most a retry countdown plus
 the hard time limit (60 + 90 s); any shorter and healthy tasks would run twice. Why not
@@ -53,7 +54,7 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
-            "visibility_timeout": VISIBILITY_TIMEOUT,
+            "visibility_timeout": settings.visibility_timeout_s,
             "unacked_restore_interval": RESTORE_INTERVAL,
             "unacked_restore_throttle": 1,
             "socket_connect_timeout": 2,

@@ -100,6 +100,15 @@ class Settings:
             "doc": "Seconds between periodic sweeps (Celery beat); 0 disables them.",
         },
     )
+    visibility_timeout_s: float = field(
+        default=180.0,
+        metadata={
+            "env": "PALETTE_VISIBILITY_TIMEOUT",
+            "doc": "Seconds before Redis hands a job whose worker vanished (host lost, "
+            "SIGKILL) to another; keep it above the hard time limit plus the longest "
+            "retry countdown (150 s), or healthy jobs run twice.",
+        },
+    )
     s3_timeout: float = field(
         default=10.0,
         metadata={"env": "PALETTE_S3_TIMEOUT", "doc": "Seconds for each S3 connect/read."},
@@ -145,6 +154,8 @@ class Settings:
         """Fail at start-up, not on the first job, when a value makes no sense."""
         if not 1 <= self.default_k <= 32:
             raise InvalidOptions(f"PALETTE_DEFAULT_K must be 1-32, got {self.default_k}")
+        if self.visibility_timeout_s <= 0:
+            raise InvalidOptions("PALETTE_VISIBILITY_TIMEOUT must be positive")
         if self.max_bytes <= 0 or self.max_pixels <= 0:
             raise InvalidOptions("PALETTE_MAX_BYTES and PALETTE_MAX_PIXELS must be positive")
         if self.callback_url is not None:

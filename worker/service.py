@@ -126,6 +126,9 @@ def run(options: WorkerOptions) -> int:
     if not options.celery_task_log:
         _quiet_per_task_lines()
     settings = Settings.from_env()
+    from worker.startup import wait_for_dependencies
+
+    wait_for_dependencies(settings)  # one line per try while Redis or S3 is away
     metrics_dir = metrics.prepare_multiprocess_dir(os.environ)  # before prometheus_client
     main_pid = os.getpid()
     try:

@@ -17,12 +17,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from infra import broker
 from infra import stack as stack_mod
-from infra.processes import Proc, StackError, group_members, is_alive
+from infra.private_stack import private_environ
+from infra.processes import Proc, StackError, group_members, is_alive, port_answers, wait_until
 from infra.state import load
 from tests.integration.conftest import UP_TIMEOUT, free_port, stack_environ
 from tests.integration.helpers import flush_redis
@@ -42,6 +44,7 @@ CLIENT_VARIABLES = {
     "PALETTE_BROKER_URL",
     "PALETTE_API_URL",
     "PALETTE_WEBHOOK_TOKEN",
+    "PALETTE_API_TOKEN",
 }
 
 
@@ -123,7 +126,7 @@ def test_secrets_stay_in_the_0600_state_file(lifecycle: Lifecycle) -> None:
     state_file = lifecycle.stack_dir / "stack.json"
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
     env = stack_mod.env(lifecycle.stack_dir)
-    secrets = (env["AWS_SECRET_ACCESS_KEY"], env["PALETTE_WEBHOOK_TOKEN"])
+    secrets = (env["AWS_SECRET_ACCESS_KEY"], env["PALETTE_WEBHOOK_TOKEN"], env["PALETTE_API_TOKEN"])
     printed = "\n".join(lifecycle.report)
     log_files = [p for p in (lifecycle.stack_dir / "logs").rglob("*") if p.is_file()]
     logs = "".join(p.read_text(errors="replace") for p in log_files)
@@ -229,6 +232,59 @@ def _state_letter(pid: int) -> str | None:
     except FileNotFoundError:
         return None
     return raw[raw.rindex(")") + 2]
+
+
+BIND = "127.0.0.2"
+"""Loopback, yet not 127.0.0.1: a URL or listener left on 127.0.0.1 shows up. Beyond
+loopback (a bridge address other hosts reach) is tests/integration/test_cluster.py."""
+
+
+def test_bind_puts_every_service_and_url_on_the_address_and_runs_no_worker(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """``palette stack up --bind ADDR --workers 0``: services and the one beat only."""
+    stack_dir = tmp_path / "bound"
+    environ = private_environ(stack_dir, settings={"PALETTE_SWEEP_INTERVAL": "60"})
+    args = ["stack", "--dir", str(stack_dir), "up", "--bind", BIND, "--workers", "0"]
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(os, "environ", environ)
+            assert cli_main([*args, "--timeout", str(UP_TIMEOUT)]) == 0, capsys.readouterr()
+        env = stack_mod.env(stack_dir)
+        rows = stack_mod.status(stack_dir)
+        state = load(stack_dir)
+        assert state is not None
+        beat_log = state.log_path("beat")
+        assert wait_until(lambda: "start-up sweep sent" in beat_log.read_text(), timeout=30)
+    finally:
+        stack_mod.down(stack_dir, purge=True)
+    assert [row.name for row in rows] == ["redis", "seaweedfs", "api_stub", "beat", "queue"]
+    assert all(row.healthy for row in rows), rows
+    for name in ("PALETTE_S3_ENDPOINT", "PALETTE_API_URL", "PALETTE_BROKER_URL"):
+        assert urlsplit(env[name]).hostname == BIND, name
+    redis_port, api_port = urlsplit(env["PALETTE_BROKER_URL"]).port, state.ports["api"]
+    assert redis_port
+    for port in (redis_port, api_port):
+        assert not port_answers(port, "127.0.0.1"), f"{port} must listen on {BIND} only"
+    assert broker.url_password(env["PALETTE_BROKER_URL"]) == state.redis_password
+    assert "worker" not in state.procs
+
+
+def test_bound_redis_requires_its_password(tmp_path: Path) -> None:
+    stack_dir = tmp_path / "pw"
+    environ = private_environ(stack_dir)
+    try:
+        stack_mod.up(stack_dir, workers=0, beat=False, bind=BIND, environ=environ, timeout=60)
+        url = stack_mod.env(stack_dir)["PALETTE_BROKER_URL"]
+        with_password, without = broker.ping(url), broker.ping(_without_password(url))
+    finally:
+        stack_mod.down(stack_dir, purge=True)
+    assert (with_password, without) == (True, False)
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def test_cli_without_a_stack_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -92,3 +92,9 @@ def test_up_warns_when_only_the_bundled_redis_is_there(monkeypatch: pytest.Monke
     monkeypatch.setattr(broker, "redis_binary", lambda: broker.RedisBinary("/y", bundled=False))
     stack._warn_if_bundled(lines.append)
     assert lines == [f"warning: {broker.BUNDLED_WARNING}"]
+
+
+def test_with_host_moves_the_url_and_keeps_the_rest() -> None:
+    url = "redis://:pw@127.0.0.1:6390/3"
+    assert broker.with_host(url, "10.77.0.1") == "redis://:pw@10.77.0.1:6390/3"
+    assert broker.with_host("redis://localhost/0", "10.77.0.1") == "redis://10.77.0.1:6379/0"

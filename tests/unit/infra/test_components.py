@@ -229,3 +229,55 @@ def test_invalid_settings_are_one_line_not_a_traceback(
     err = capsys.readouterr().err.strip()
     assert err.startswith("palette stack: invalid settings: PALETTE_DEFAULT_K")
     assert "\n" not in err
+
+
+def test_bind_moves_every_service_and_url(tmp_path: Path) -> None:
+    state = make_state(tmp_path)
+    state.bind = "10.77.0.1"
+    env = state.client_env()
+    assert env["PALETTE_S3_ENDPOINT"] == "http://10.77.0.1:8333"
+    assert env["PALETTE_API_URL"] == "http://10.77.0.1:8080"
+    assert env["PALETTE_API_TOKEN"] == state.api_token
+    assert components.process_env(state, {})["PALETTE_API_BIND"] == "10.77.0.1:8080"
+    command = seaweed.command(tmp_path, state.ports, tmp_path, tmp_path, state.bind)
+    assert {"-ip=10.77.0.1", "-ip.bind=10.77.0.1"} <= set(command)
+    state.save()
+    reloaded = load(tmp_path)
+    assert reloaded is not None
+    assert (reloaded.bind, reloaded.api_token) == ("10.77.0.1", state.api_token)
+
+
+def test_no_local_worker_leaves_the_one_beat_on_its_own(tmp_path: Path) -> None:
+    state = make_state(tmp_path)
+    state.workers, state.beat = 0, True
+    assert [c.name for c in components.managed(state)] == ["seaweedfs", "api_stub", "beat"]
+    state.beat = False
+    assert [c.name for c in components.managed(state)] == ["seaweedfs", "api_stub"]
+
+
+def test_beat_readiness_is_its_starting_line(tmp_path: Path) -> None:
+    state = make_state(tmp_path)
+    prepare_dir(tmp_path)
+    state.procs["beat"] = Proc(os.getpid(), start_ticks(os.getpid()) or 0)
+    state.log_path("beat").write_text("INFO celery.beat: beat: Starting...\n")
+    assert components.BEAT.ready(state)
+
+
+@pytest.mark.parametrize(
+    ("address", "complaint"),
+    [
+        ("0.0.0.0", "names no address"),
+        ("example.org", "IPv4 address"),
+        ("::1", "IPv4 address"),
+        ("192.0.2.77", "not an address of this host"),  # TEST-NET-1: never ours
+    ],
+)
+def test_bind_wants_an_address_of_this_host(address: str, complaint: str) -> None:
+    with pytest.raises(stack.StackError, match=complaint):
+        stack.check_bind(address)
+    assert stack.check_bind("127.0.0.1") == "127.0.0.1"
+
+
+def test_up_refuses_a_negative_worker_count(tmp_path: Path) -> None:
+    with pytest.raises(stack.StackError, match="0 or more"):
+        stack.up(tmp_path, workers=-1, environ={})

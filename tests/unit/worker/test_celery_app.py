@@ -32,3 +32,9 @@ def test_the_app_is_configured_for_at_least_once_delivery() -> None:
     assert options["visibility_timeout"] == VISIBILITY_TIMEOUT
     assert options["unacked_restore_interval"] == RESTORE_INTERVAL
     assert options["unacked_restore_throttle"] == 1
+
+
+def test_the_visibility_timeout_is_a_setting() -> None:
+    assert Settings().visibility_timeout_s == VISIBILITY_TIMEOUT
+    app = make_celery(Settings(visibility_timeout_s=20))
+    assert app.conf.broker_transport_options["visibility_timeout"] == 20
