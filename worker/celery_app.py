@@ -61,6 +61,9 @@ def make_celery(settings: Settings) -> Celery:
             "socket_timeout": 5,
         },
         broker_pool_limit=16,
+        # a pool child whose peak resident size passed this is replaced after its job:
+        # memory one large image left fragmented goes back to the system (KiB; 0: never)
+        worker_max_memory_per_child=settings.max_memory_per_child_mb * 1024,
     )
     if settings.sweep_interval_s > 0:
         app.conf.beat_schedule = {

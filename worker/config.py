@@ -89,6 +89,22 @@ class Settings:
         default=100_000_000,
         metadata={"env": "PALETTE_MAX_PIXELS", "doc": "Largest width x height accepted."},
     )
+    decode_budget_mb: int = field(
+        default=128,
+        metadata={
+            "env": "PALETTE_DECODE_BUDGET_MB",
+            "doc": "Most MiB one image may take decoded (width x height x bands, after a "
+            "JPEG's draft), checked from the header: beyond it too_large.",
+        },
+    )
+    max_memory_per_child_mb: int = field(
+        default=512,
+        metadata={
+            "env": "PALETTE_MAX_MEMORY_PER_CHILD_MB",
+            "doc": "Peak resident MiB past which a worker process is replaced after its job "
+            "(Celery's worker_max_memory_per_child); 0: never.",
+        },
+    )
     api_url: str = field(
         default="http://127.0.0.1:8080",
         metadata={"env": "PALETTE_API_URL", "doc": "Where clients reach the api_stub."},
@@ -158,6 +174,11 @@ class Settings:
             raise InvalidOptions("PALETTE_VISIBILITY_TIMEOUT must be positive")
         if self.max_bytes <= 0 or self.max_pixels <= 0:
             raise InvalidOptions("PALETTE_MAX_BYTES and PALETTE_MAX_PIXELS must be positive")
+        if self.decode_budget_mb <= 0 or self.max_memory_per_child_mb < 0:
+            raise InvalidOptions(
+                "PALETTE_DECODE_BUDGET_MB must be positive, "
+                "PALETTE_MAX_MEMORY_PER_CHILD_MB zero or positive"
+            )
         if self.callback_url is not None:
             _check_callback(self.callback_url, self.callback_secret)
         if self.input_bucket == self.output_bucket:
@@ -166,6 +187,10 @@ class Settings:
                 "writes where it is triggered triggers itself forever"
             )
         return self
+
+    @property
+    def decode_budget_bytes(self) -> int:
+        return self.decode_budget_mb * MIB
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes).validated()  # type: ignore[arg-type]

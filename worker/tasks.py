@@ -93,7 +93,11 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         if _already_done(storage, settings.output_bucket, json_key, info.etag, options):
             return Outcome(job.id, "skipped", "already_done", clock.timings, len(data))
         result = palette.extract(
-            data, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, **asdict(options)
+            data,
+            max_bytes=settings.max_bytes,
+            max_pixels=settings.max_pixels,
+            max_decode_bytes=settings.decode_budget_bytes,
+            **asdict(options),
         )
         with clock.stage("render"):
             bar = render.bar_png(result["colors"], document.BAR_WIDTH, document.BAR_HEIGHT)

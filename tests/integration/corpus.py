@@ -191,6 +191,12 @@ def failing_cases(prefix: str = "bad/") -> list[Case]:
             "decompression_bomb",
         ),
         Case(
+            "PNG header claiming 9000x9000 RGB (232 MiB decoded, over the decode budget)",
+            f"{prefix}over-budget.png",
+            png_header_only(9000, 9000),
+            "too_large",
+        ),
+        Case(
             f"{MAX_BYTES + 1} bytes (over PALETTE_MAX_BYTES)",
             f"{prefix}huge.bmp",
             b"BM" + b"\0" * (MAX_BYTES - 1),

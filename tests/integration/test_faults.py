@@ -49,9 +49,10 @@ PALETTE = str(Path(sys.executable).with_name("palette"))
 pytestmark = pytest.mark.integration
 
 FAKE_ETAG = "0" * 32
-SLOW_SIDE = 8000
-"""A PNG this many pixels square decodes for about a second (64 Mpx, under every
-limit) yet is 0.2 MB: long enough to kill its worker mid-task, every time."""
+SLOW_SIDE = 6400
+"""A PNG this many pixels square decodes for most of a second (41 Mpx RGB: 117 MiB
+decoded, under the 128 MiB decode budget and every other limit) yet is 0.15 MB: long
+enough to kill its worker mid-task, every time."""
 
 
 def slow_png(side: int = SLOW_SIDE) -> bytes:

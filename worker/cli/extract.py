@@ -112,7 +112,11 @@ def _extract_one(
         source["size"] = len(data)
         with _native_stderr_silenced():
             result = palette.extract(
-                data, max_bytes=settings.max_bytes, max_pixels=settings.max_pixels, **options
+                data,
+                max_bytes=settings.max_bytes,
+                max_pixels=settings.max_pixels,
+                max_decode_bytes=settings.decode_budget_bytes,
+                **options,
             )
     except PaletteError as exc:
         error(f"{path}: {exc.code}: {exc.message}")

@@ -17,6 +17,11 @@ Colour handling, so that the palette describes what a viewer shows:
 
 JPEG files larger than needed are decoded with ``draft`` at 1/2, 1/4 or 1/8 scale (the
 DCT does it almost for free); ``source`` still reports the stored width and height.
+Formats that cannot reduce while decoding (PNG, GIF, WebP, TIFF, BMP, AVIF) are held to a
+decode budget instead: the bytes the decoded frame takes (width x height x bands x bytes
+per band, after any draft), computed from the header and refused as ``too_large`` before a
+pixel is decoded. Why: a 400 kB PNG can declare 100 Mpx, and decoding it whole costs
+~380 MiB for one job.
 When the caller needs only a sample (``sample_pixels``), the decoded grid is thinned by
 nearest-neighbour *before* orientation, alpha and colour management: every later step then
 touches ~50,000 pixels instead of all of them (an Adobe RGB photo of 640x427: the
@@ -26,11 +31,13 @@ averages them, so the sample holds colours that are really in the image.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import struct
 import warnings
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -74,6 +81,7 @@ _PILLOW_DECODE_ERRORS = (
 )
 """What Pillow raises on damaged data; all of it means ``corrupt_image``."""
 
+MIB = 1024 * 1024
 _SRGB_PROFILE = ImageCms.createProfile("sRGB")
 _COLOUR_MODES_FOR_ICC = {"RGB", "CMYK", "L", "LAB"}
 
@@ -115,11 +123,14 @@ def decode(
     *,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
+    max_decode_bytes: int | None = None,
     target_pixels: int | None = None,
     sample_pixels: int | None = None,
 ) -> DecodedImage:
     """Decode ``data`` defensively; raise a ``PermanentError`` subclass on bad input.
 
+    ``max_decode_bytes``: the decode budget (``decode_cost`` of the frame as it will be
+    decoded, draft applied); None: no budget.
     ``target_pixels``: the number of pixels the caller needs; JPEGs with at least 4x as
     many are decoded at a reduced scale that still yields at least that many.
     ``sample_pixels``: keep at most about that many pixels, an even grid over the image
@@ -137,6 +148,7 @@ def decode(
             check_pixels(im.size, max_pixels, bomb_warned=_bomb_warned(caught))
             source = image_facts(im)
             scale = apply_draft(im, target_pixels)
+            check_decode_budget(im, max_decode_bytes)
             packed, alpha, icc_state, decoded = _pixels(im, source, sample_pixels)
         finally:
             im.close()
@@ -170,6 +182,33 @@ def check_pixels(size: tuple[int, int], max_pixels: int | None, *, bomb_warned: 
         if bomb_warned:
             raise errors.DecompressionBomb(f"{limit}: a likely decompression bomb")
         raise errors.TooLarge(limit)
+
+
+def decode_cost(size: tuple[int, int], mode: str) -> int:
+    """Bytes of a decoded frame of ``size`` in ``mode``: width x height x bands x bytes
+    per band (16-bit grey 2, 32-bit int/float 4, everything else 1)."""
+    width, height = size
+    if mode.startswith("I;16"):
+        per_band = 2
+    elif mode in ("I", "F"):
+        per_band = 4
+    else:
+        per_band = 1
+    return width * height * Image.getmodebands(mode) * per_band
+
+
+def check_decode_budget(im: Image.Image, budget: int | None) -> None:
+    """Refuse, from the header, a frame whose decoding would cost more than ``budget``."""
+    if budget is None:
+        return
+    cost = decode_cost(im.size, im.mode)
+    if cost > budget:
+        width, height = im.size
+        raise errors.TooLarge(
+            f"decoding this {width}x{height} {im.mode} {im.format} image needs "
+            f"{cost / MIB:.0f} MiB, over the decode budget of {budget / MIB:.0f} MiB "
+            "(PALETTE_DECODE_BUDGET_MB)"
+        )
 
 
 def open_image(data: bytes) -> Image.Image:
@@ -213,9 +252,12 @@ def _bomb_warned(caught: list[warnings.WarningMessage]) -> bool:
 
 
 def image_facts(im: Image.Image) -> dict[str, Any]:
-    """Facts of the stored image, read from the header (no pixel decoding)."""
+    """Facts of the stored image, read from the header (no pixel decoding).
+
+    Not the EXIF orientation: a PNG may keep its eXIf chunk after the pixels, and
+    Pillow's ``getexif`` then decodes the whole image to find it, before any budget was
+    checked (``_pixels`` reads it once the frame is loaded anyway)."""
     frames = _frame_count(im)
-    orientation = _orientation(im)
     return {
         "format": im.format,
         "width": im.size[0],
@@ -223,7 +265,6 @@ def image_facts(im: Image.Image) -> dict[str, Any]:
         "mode": im.mode,
         "animated": frames > 1,
         "frames": frames,
-        "orientation": orientation,
     }
 
 
@@ -277,6 +318,7 @@ def _pixels(
         im.load()
         decoded = im.size
         icc = im.info.get("icc_profile")
+        source["orientation"] = _orientation(im)
         im = sample_grid(im, sample_pixels)
         im = orient(im, source["orientation"])
         colour, alpha = split_alpha(im)
@@ -367,7 +409,7 @@ def to_srgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, str]:
     if not icc or im.mode not in _COLOUR_MODES_FOR_ICC:
         return im, "none"
     try:
-        transform = _icc_transform(bytes(icc), im.mode)
+        transform = icc_transform(bytes(icc), im.mode)
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return im, "ignored"
     if transform is None:
@@ -382,13 +424,61 @@ def _cms_apply(im: Image.Image, transform: ImageCms.ImageCmsTransform) -> Image.
     return ImageCms.applyTransform(im, transform)  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=32)
-def _icc_transform(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
-    """Transform to sRGB, or None for an RGB image already tagged sRGB.
+ICC_CACHE_BYTES = 4 * MIB
+"""Profile bytes the transform cache may hold in all; a larger profile is not cached."""
+
+_Transform = ImageCms.ImageCmsTransform | None
+
+
+class TransformCache:
+    """Transforms to sRGB by SHA-256 of the profile, least recently used first out.
+
+    Why not ``lru_cache`` on the profile bytes: the bytes come from uploads, so 32 entries
+    could pin 32 profiles of 12 MiB each (and the transforms LittleCMS builds from them).
+    Keyed by a digest and bounded by the profiles' total size, the cache holds every
+    camera's few-kB profile yet never more than ``max_bytes`` of attacker-chosen ones.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.held = 0
+        self._entries: OrderedDict[tuple[bytes, str], tuple[_Transform, int]] = OrderedDict()
+
+    def get(self, icc: bytes, mode: str) -> _Transform:
+        key = (hashlib.sha256(icc).digest(), mode)
+        if key in self._entries:
+            self._entries.move_to_end(key)
+            return self._entries[key][0]
+        transform = _build_transform(icc, mode)  # errors are not cached: rare, and cheap
+        if len(icc) <= self.max_bytes:
+            self._entries[key] = (transform, len(icc))
+            self.held += len(icc)
+            while self.held > self.max_bytes:
+                _, (_, size) = self._entries.popitem(last=False)
+                self.held -= size
+        return transform
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.held = 0
+
+
+_TRANSFORMS = TransformCache(ICC_CACHE_BYTES)
+
+
+def icc_transform(icc: bytes, mode: str) -> _Transform:
+    """Transform to sRGB (cached, ``TransformCache``), or None for RGB already tagged sRGB.
 
     Cached: photos from one camera share a profile, and building one costs ~1 ms;
     skipping sRGB saves a full-image LittleCMS pass (~5 ms on a 640x427 photo).
     """
+    return _TRANSFORMS.get(icc, mode)
+
+
+def _build_transform(icc: bytes, mode: str) -> _Transform:
     profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     description = (profile.profile.profile_description or "").strip()
     if mode == "RGB" and description.startswith("sRGB"):

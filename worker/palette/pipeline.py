@@ -60,6 +60,7 @@ def extract(
     *,
     max_bytes: int | None = None,
     max_pixels: int | None = None,
+    max_decode_bytes: int | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """The palette part of the result document for image ``data``.
@@ -74,6 +75,7 @@ def extract(
         data,
         max_bytes=max_bytes,
         max_pixels=max_pixels,
+        max_decode_bytes=max_decode_bytes,
         target_pixels=draft_target(opts),
         sample_pixels=opts.sample_size,
     )

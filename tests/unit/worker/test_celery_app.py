@@ -38,3 +38,11 @@ def test_the_visibility_timeout_is_a_setting() -> None:
     assert Settings().visibility_timeout_s == VISIBILITY_TIMEOUT
     app = make_celery(Settings(visibility_timeout_s=20))
     assert app.conf.broker_transport_options["visibility_timeout"] == 20
+
+
+def test_a_pool_child_that_grew_past_its_memory_cap_is_replaced() -> None:
+    """Celery counts KiB; the setting is MiB, and 0 turns it off."""
+    settings = Settings.from_env({"PALETTE_MAX_MEMORY_PER_CHILD_MB": "300"})
+    assert make_celery(settings).conf.worker_max_memory_per_child == 300 * 1024
+    off = Settings.from_env({"PALETTE_MAX_MEMORY_PER_CHILD_MB": "0"})
+    assert not make_celery(off).conf.worker_max_memory_per_child

@@ -31,6 +31,8 @@ def test_empty_string_counts_as_unset() -> None:
         {"PALETTE_DEFAULT_K": "many"},
         {"PALETTE_MAX_BYTES": "-1"},
         {"PALETTE_OUTPUT_BUCKET": "images"},
+        {"PALETTE_DECODE_BUDGET_MB": "0"},
+        {"PALETTE_MAX_MEMORY_PER_CHILD_MB": "-1"},
     ],
 )
 def test_nonsense_fails_at_start_up(env: dict[str, str]) -> None:

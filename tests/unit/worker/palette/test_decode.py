@@ -9,10 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageFile
 
 from worker import errors
-from worker.palette.decode import ALLOWED_FORMATS, decode, draft_request, scale_to_uint8
+from worker.palette import decode as decode_module
+from worker.palette.decode import (
+    ALLOWED_FORMATS,
+    TransformCache,
+    decode,
+    decode_cost,
+    draft_request,
+    scale_to_uint8,
+)
 
 DATA = Path(__file__).resolve().parents[3] / "data"
 
@@ -72,8 +80,9 @@ SRGB_RED, SRGB_GREEN, SRGB_BLUE = (
 SWAPPED_PROFILE = matrix_profile(SRGB_BLUE, SRGB_GREEN, SRGB_RED)  # red and blue exchanged
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+def png_header_only(width: int, height: int, colour_type: int = 2) -> bytes:
+    """IHDR and IEND, no pixel data: anything that gets past the header fails as corrupt."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
     chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr
     chunk += struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
     end = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
@@ -275,6 +284,30 @@ def test_srgb_profile_is_skipped() -> None:
     assert result.rgb[0, 0].tolist() == [1, 2, 3]
 
 
+def test_transform_cache_is_bounded_by_profile_bytes() -> None:
+    """Keyed by a digest, least recently used out first, never more than its bytes; a
+    profile larger than the whole cache is used but not kept."""
+    profiles = [
+        matrix_profile(SRGB_BLUE, SRGB_GREEN, (0.1 + n / 100, 0.06, 0.71)) for n in range(4)
+    ]
+    cache = TransformCache(max_bytes=2 * len(profiles[0]))
+    assert cache.get(profiles[0], "RGB") is not None
+    cache.get(profiles[1], "RGB")
+    cache.get(profiles[0], "RGB")  # now the most recently used
+    cache.get(profiles[2], "RGB")  # evicts profiles[1]
+    assert len(cache) == 2
+    assert cache.held <= cache.max_bytes
+    hit = cache.get(profiles[0], "RGB")
+    assert cache.get(profiles[0], "RGB") is hit
+    padded = profiles[3] + b"\0" * cache.max_bytes
+    assert cache.get(padded, "RGB") is not None
+    assert len(cache) == 2
+
+
+def test_the_process_cache_holds_at_most_a_few_mib_of_profiles() -> None:
+    assert decode_module.ICC_CACHE_BYTES <= 4 * MIB
+
+
 @pytest.mark.parametrize(
     "profile",
     [
@@ -325,6 +358,71 @@ def test_bomb_header_with_absurd_dimensions() -> None:
 def test_bomb_warning_zone_over_our_limit() -> None:
     with pytest.raises(errors.DecompressionBomb):
         decode(png_header_only(10_000, 10_000), max_pixels=50_000_000)
+
+
+MIB = 1024 * 1024
+
+
+def test_decode_budget_refuses_from_the_header() -> None:
+    """6000x6000 RGB is 103 MiB decoded: over a 100 MiB budget it is refused before a
+    pixel is decoded (the file has none: reaching the decoder would say corrupt)."""
+    with pytest.raises(errors.TooLarge, match=r"103 MiB, over the decode budget of 100 MiB"):
+        decode(png_header_only(6000, 6000), max_decode_bytes=100 * MIB)
+
+
+def test_nothing_is_decoded_before_the_budget_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's ``getexif`` on a PNG decodes the whole image (its eXIf chunk may follow
+    the pixels): the orientation must be read after the budget check, not before."""
+    loads: list[str] = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self: ImageFile.ImageFile) -> object:
+        loads.append(self.format or "")
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    data = encode(Image.new("RGB", (600, 600), (10, 20, 30)))
+    with pytest.raises(errors.TooLarge):
+        decode(data, max_decode_bytes=600 * 600 * 3 - 1)
+    assert loads == []
+    assert decode(data, max_decode_bytes=600 * 600 * 3).source["orientation"] == 1
+    assert loads
+
+
+def test_decode_budget_counts_bands() -> None:
+    """The same 6000x6000 in greyscale is 34 MiB: under the budget, so it reaches the
+    decoder (which finds no pixel data)."""
+    with pytest.raises(errors.CorruptImage):
+        decode(png_header_only(6000, 6000, colour_type=0), max_decode_bytes=100 * MIB)
+
+
+@pytest.mark.parametrize(
+    ("mode", "per_pixel"),
+    [
+        ("1", 1),
+        ("L", 1),
+        ("P", 1),
+        ("LA", 2),
+        ("RGB", 3),
+        ("RGBA", 4),
+        ("CMYK", 4),
+        ("I;16", 2),
+        ("I", 4),
+        ("F", 4),
+    ],
+)
+def test_decode_cost_per_mode(mode: str, per_pixel: int) -> None:
+    assert decode_cost((10, 20), mode) == 200 * per_pixel
+
+
+def test_a_large_jpeg_is_budgeted_at_its_draft_size() -> None:
+    """A JPEG reduces while decoding: 2400x1600 RGB (11 MiB) asked for 50,000 pixels
+    decodes at 1/8 (0.2 MiB), so a 1 MiB budget admits it."""
+    data = encode(Image.new("RGB", (2400, 1600), (200, 40, 40)), "JPEG")
+    result = decode(data, max_decode_bytes=MIB, target_pixels=50_000)
+    assert result.decoding["draft_scale"] == 8
+    with pytest.raises(errors.TooLarge):
+        decode(data, max_decode_bytes=MIB)  # no target: no draft, the whole 11 MiB
 
 
 def test_truncated_jpeg_is_corrupt() -> None:
