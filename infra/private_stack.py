@@ -39,6 +39,8 @@ class PrivateStack:
     settings: Settings = field(repr=False)
     workers: int = 1
     beat: bool = False
+    bind: str | None = None
+    """The services' address (``palette stack up --bind``); None: as before, 127.0.0.1."""
 
     def up(self, timeout: float = 180.0) -> None:
         """Start again whatever was stopped or killed; running components are reused."""
@@ -46,6 +48,7 @@ class PrivateStack:
             self.stack_dir,
             workers=self.workers,
             beat=self.beat,
+            bind=self.bind,
             environ=self.environ,
             timeout=timeout,
         )
@@ -100,10 +103,11 @@ def start(
     *,
     workers: int = 1,
     beat: bool = False,
+    bind: str | None = None,
     timeout: float = 180.0,
 ) -> PrivateStack:
     """``up`` in ``stack_dir``; on failure, whatever started is stopped and the error raised."""
-    handle = PrivateStack(stack_dir, environ, {}, Settings(), workers, beat)
+    handle = PrivateStack(stack_dir, environ, {}, Settings(), workers, beat, bind)
     try:
         handle.up(timeout)
     except BaseException:
