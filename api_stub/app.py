@@ -9,11 +9,12 @@ event is deliberately ignored", 5xx means "send it again".
     GET  /palettes/{key}    200 result JSON (ETag) · 304 · 202 pending · 404 no such image
                             · 400 · 503; ``?wait=N`` long-polls up to 30 s (api_stub.push)
     GET  /healthz           200 broker and storage answer · 503 otherwise
-    GET  /metrics           Prometheus text (api_stub.metrics) · 401 beyond loopback
-                            without PALETTE_API_TOKEN
+    GET  /metrics           Prometheus text (api_stub.metrics)
 
 and the web page with its routes (``GET /``, ``POST /uploads``, ``GET /palettes``,
-``GET /bars/{key}``), described in ``api_stub.web``.
+``GET /bars/{key}``), described in ``api_stub.web``. Beyond loopback, results, bars,
+the listing, uploads and metrics answer only ``Authorization: Bearer
+$PALETTE_API_TOKEN`` (401 otherwise; ``api_stub.access``).
 
 Hostile input never reaches a route unbounded and never ends in a 500: bodies are capped
 before any route reads them (``api_stub.limits``), every refusal is a JSON body whose
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import time
@@ -42,13 +42,15 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api_stub.access import ApiAccess, install, unauthorized
 from api_stub.caching import NEVER_STORE, cached
 from api_stub.events import EventFormatError, Parsed, parse_body, unsafe_key_reason
 from api_stub.limits import MAX_EVENT_BYTES, BodyLimit
 from api_stub.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from api_stub.metrics import ApiMetrics, MetricsAccess, redis_list_lengths
+from api_stub.metrics import ApiMetrics, redis_list_lengths
 from api_stub.push import ResultFeed, Waiters
 from api_stub.web import Presigner, add_web_routes, key_parameter
+from worker.bearer import bearer_check
 from worker.config import Settings
 from worker.errors import BrokerUnavailable, SourceMissing, StorageUnavailable
 from worker.jobs import Job, result_keys
@@ -101,21 +103,22 @@ def create_app(
     presigner: Presigner | None = None,
     *,
     metrics: ApiMetrics | None = None,
-    metrics_access: MetricsAccess | None = None,
+    access: ApiAccess | None = None,
 ) -> FastAPI:
     """Build the app; real S3, Celery and Redis clients unless the caller passes its own.
 
-    ``metrics_access`` says where the server listens (``api_stub.server`` knows); by
-    default, where ``PALETTE_API_URL`` points, without a token.
+    ``access`` says where the server listens and the token it accepts
+    (``api_stub.server`` knows); by default, where ``PALETTE_API_URL`` points, without a
+    token.
     """
     storage = storage if storage is not None else make_storage(settings)
     enqueuer = enqueuer if enqueuer is not None else _celery_enqueuer(settings)
     metrics = (
         metrics if metrics is not None else ApiMetrics(redis_list_lengths(settings.broker_url))
     )
-    if metrics_access is None:
-        metrics_access = MetricsAccess(urlsplit(settings.api_url).hostname or "127.0.0.1")
-    authorised = _bearer_check(settings.webhook_token)
+    if access is None:
+        access = ApiAccess(urlsplit(settings.api_url).hostname or "127.0.0.1")
+    authorised = bearer_check(settings.webhook_token)
     if settings.webhook_token is None:
         log.warning("PALETTE_WEBHOOK_TOKEN is unset: POST /events rejects every event")
 
@@ -131,11 +134,12 @@ def create_app(
     app.state.waiters, app.state.metrics = waiters, metrics
     app.add_middleware(BodyLimit)
     _add_error_handlers(app)
+    install(app)
     _add_event_route(app, settings, enqueuer, authorised, metrics)
-    _add_palette_route(app, settings, storage, waiters)
+    _add_palette_route(app, settings, storage, waiters, access)
     _add_health_route(app, settings, storage, enqueuer)
-    _add_metrics_route(app, metrics, metrics_access.check())
-    add_web_routes(app, settings, storage, presigner)
+    _add_metrics_route(app, metrics, access)
+    add_web_routes(app, settings, storage, presigner, access)
     return app
 
 
@@ -162,21 +166,6 @@ def _celery_enqueuer(settings: Settings) -> JobQueue:
     from worker.enqueue import Enqueuer
 
     return Enqueuer(settings)
-
-
-def _bearer_check(token: str | None) -> Callable[[str | None], bool]:
-    """A constant-time check of ``Authorization: Bearer <token>``; no token rejects all."""
-    expected = token.encode("utf-8") if token else None
-
-    def check(header: str | None) -> bool:
-        if expected is None or not header:
-            return False
-        scheme, _, credentials = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(credentials.strip().encode("utf-8"), expected)
-
-    return check
 
 
 def _status(code: int, status: str, headers: dict[str, str] | None = None, **extra: Any) -> Any:
@@ -241,7 +230,7 @@ def _add_event_route(
         """Storage event (S3 ``Records`` or SeaweedFS filer) → one task per new object."""
         if not authorised(request.headers.get("authorization")):
             metrics.received.labels(result="unauthorized").inc()
-            return _status(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
+            return unauthorized()
         body = await request.body()  # at most MAX_EVENT_BYTES: BodyLimit read it
         return await anyio.to_thread.run_sync(
             _accept, enqueuer, body, settings.input_bucket, metrics, limiter=limiter
@@ -296,7 +285,7 @@ WAIT_DOC = (
 
 
 def _add_palette_route(
-    app: FastAPI, settings: Settings, storage: Storage, waiters: Waiters
+    app: FastAPI, settings: Settings, storage: Storage, waiters: Waiters, access: ApiAccess
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
         200: {
@@ -309,9 +298,15 @@ def _add_palette_route(
         400: {"model": StatusBody, "description": "A key that can never name an image."},
         404: {"model": StatusBody, "description": "No such image in the input bucket."},
         503: {"model": StatusBody, "description": "Storage unavailable."},
+        **access.responses(),
     }
 
-    @app.get("/palettes/{key:path}", responses=responses, response_model=None)
+    @app.get(
+        "/palettes/{key:path}",
+        responses=responses,
+        response_model=None,
+        dependencies=access.dependencies(),
+    )
     async def get_palette(
         key: Annotated[str, key_parameter()],
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description=WAIT_DOC)] = 0,
@@ -412,25 +407,23 @@ def _add_health_route(
         return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-def _add_metrics_route(
-    app: FastAPI, metrics: ApiMetrics, authorised: Callable[[str | None], bool] | None
-) -> None:
+def _add_metrics_route(app: FastAPI, metrics: ApiMetrics, access: ApiAccess) -> None:
     responses: dict[int | str, dict[str, Any]] = {
         200: {
             "description": "Prometheus text exposition format.",
             "content": {"text/plain": {"schema": {"type": "string"}}},
         },
-        401: {
-            "model": StatusBody,
-            "description": "Listening beyond loopback, and no valid PALETTE_API_TOKEN bearer.",
-        },
+        **access.responses(),
     }
 
-    @app.get("/metrics", responses=responses, response_model=None)
-    def get_metrics(request: Request) -> Any:
+    @app.get(
+        "/metrics",
+        responses=responses,
+        response_model=None,
+        dependencies=access.dependencies(),
+    )
+    def get_metrics() -> Any:
         """Events in, jobs out, queue depth and dead letters (read from Redis now)."""
-        if authorised is not None and not authorised(request.headers.get("authorization")):
-            return _status(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
 

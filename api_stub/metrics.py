@@ -18,14 +18,13 @@ Exposed:
 
 Like the worker's, the endpoint is open on loopback only: when the api_stub listens
 beyond loopback, ``GET /metrics`` answers only ``Authorization: Bearer
-$PALETTE_API_TOKEN`` (and nobody, with a warning at start, if that is unset).
+$PALETTE_API_TOKEN``, like every client route (``api_stub.access``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
@@ -34,7 +33,6 @@ from prometheus_client.registry import Collector
 
 from worker.jobs import QUEUE_NAME
 from worker.ledger import DEAD_LETTER_KEY
-from worker.metrics import ENV_TOKEN, bearer_check, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -44,26 +42,6 @@ SCRAPE_REDIS_TIMEOUT_S = 1.0
 
 ListLengths = Callable[[], tuple[int, int]]
 """Reads (queue depth, dead letters) now; raises when Redis does not answer."""
-
-
-@dataclass(frozen=True)
-class MetricsAccess:
-    """Who may scrape: anyone on a loopback-bound api_stub, else the token's holder."""
-
-    bind_host: str
-    token: str | None = None
-
-    @classmethod
-    def from_env(cls, bind_host: str, env: Mapping[str, str]) -> MetricsAccess:
-        return cls(bind_host, env.get(ENV_TOKEN) or None)
-
-    def check(self) -> Callable[[str | None], bool] | None:
-        """None when open; else a constant-time bearer check (no token: rejects all)."""
-        if is_loopback(self.bind_host):
-            return None
-        if self.token is None:
-            log.warning("GET /metrics refuses every scrape: %s is unset", ENV_TOKEN)
-        return bearer_check(self.token)
 
 
 class ApiMetrics:

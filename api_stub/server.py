@@ -6,6 +6,7 @@ unless ``PALETTE_API_BIND=host:port`` says otherwise (e.g. ``0.0.0.0:8080`` in a
 container). One process; uvicorn stops gracefully on SIGTERM/SIGINT, finishing
 in-flight requests for up to ``GRACEFUL_SHUTDOWN_S``. The access log is off unless
 ``PALETTE_API_ACCESS_LOG=1``: one line per storage event is a log storm under load.
+Beyond loopback it refuses to start without ``PALETTE_API_TOKEN`` (``api_stub.access``).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def serve(env: Mapping[str, str] | None = None) -> int:
     """Run the server until SIGTERM; returns the process exit code."""
     import uvicorn
 
+    from api_stub.access import ApiAccess
     from api_stub.app import create_app
-    from api_stub.metrics import MetricsAccess
 
     env = os.environ if env is None else env
     configure_logging(logging.INFO)
@@ -55,7 +56,12 @@ def serve(env: Mapping[str, str] | None = None) -> int:
     except InvalidOptions as exc:
         print(f"api_stub: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings, metrics_access=MetricsAccess.from_env(host, env))
+    access = ApiAccess.from_env(host, env)
+    problem = access.startup_problem()
+    if problem is not None:
+        print(f"api_stub: {problem}", file=sys.stderr)
+        return 2
+    app = create_app(settings, access=access)
     access_log = env.get("PALETTE_API_ACCESS_LOG", "").lower() in {"1", "true", "yes", "on"}
     config = uvicorn.Config(
         app,

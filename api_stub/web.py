@@ -1,14 +1,19 @@
 """The web page and the three routes it needs: presigned uploads, bars and a gallery.
 
 The browser never sends image bytes through the api_stub: it asks ``POST /uploads`` for
-a presigned PUT URL and sends the file straight to the input bucket, so the upload
-raises the same storage event as any other client's. Everything else the page shows
+a presigned POST policy and posts the file straight to the input bucket, so the upload
+raises the same storage event as any other client's. The store itself bounds the upload
+(a presigned PUT could bound nothing but the key and the expiry): the policy allows
+1..``PALETTE_MAX_BYTES`` bytes, a ``Content-Type`` starting ``image/``, this one key,
+for ``UPLOAD_EXPIRES_S``; S3, MinIO and SeaweedFS refuse anything else and store
+nothing. Everything else the page shows
 comes from the output bucket through this process (same origin, no bucket CORS for
 reads)::
 
     GET  /                  200 the page (text/html)
     GET  /static/…          its CSS and JS
-    POST /uploads           201 {key, url, method, headers, expires_in, palette_url}
+    POST /uploads           201 {key, url, method: POST, fields, max_bytes, expires_in,
+                                 palette_url}: post ``fields`` then ``file`` as a form
                             · 422 bad name, type or size (over PALETTE_MAX_BYTES)
                             · 503 no credentials to sign with
     GET  /palettes          200 {items, next_cursor} newest first · 422 bad cursor · 503
@@ -16,6 +21,10 @@ reads)::
 
 The upload URL points at ``s3_public_endpoint`` when the settings have one (the address
 a browser can reach, e.g. behind a proxy or from another host), else ``s3_endpoint``.
+
+Beyond loopback every route here but the page needs ``PALETTE_API_TOKEN``
+(``api_stub.access``); the page asks for it on its first 401 and keeps it in the tab's
+``sessionStorage``.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, create_model
 
+from api_stub.access import ApiAccess
 from api_stub.caching import cached
 from api_stub.events import unsafe_key_reason
 from worker.config import Settings
@@ -51,7 +61,8 @@ UPLOAD_PREFIX = "uploads/"
 """Browser uploads land under ``uploads/<uuid>/``: unguessable, never overwrite each other."""
 
 UPLOAD_EXPIRES_S = 300
-"""Long enough for a slow 50 MB upload to start; short enough that a leaked URL dies soon."""
+"""Long enough for a slow 50 MB upload to start; short enough that a leaked policy dies
+soon (the issue's bound: at most 5 minutes)."""
 
 CONTENT_TYPES: dict[str, str] = {
     "image/jpeg": ".jpg",
@@ -96,10 +107,19 @@ def key_parameter() -> Any:
     )
 
 
-class Presigner(Protocol):
-    """Signs a PUT the browser can send without credentials."""
+class PostPolicy(BaseModel):
+    """A signed S3 POST policy: where to post, and the form fields to send first."""
 
-    def presigned_put(self, bucket: str, key: str, content_type: str, expires: int) -> str: ...
+    url: str
+    fields: dict[str, str]
+
+
+class Presigner(Protocol):
+    """Signs a POST policy the browser can use without credentials."""
+
+    def presigned_post(
+        self, bucket: str, key: str, content_type: str, max_bytes: int, expires: int
+    ) -> PostPolicy: ...
 
 
 class UploadRequest(BaseModel):
@@ -108,7 +128,7 @@ class UploadRequest(BaseModel):
     filename: str = Field(
         min_length=1, max_length=255, strict=True, description="The file's own name."
     )
-    content_type: ContentType = Field(description="Sent back as the PUT's Content-Type.")
+    content_type: ContentType = Field(description="The form's Content-Type field.")
     size: int | None = Field(default=None, ge=0, strict=True, description="Bytes, if known.")
 
 
@@ -117,7 +137,7 @@ def upload_request_model(max_bytes: int) -> type[UploadRequest]:
 
     The limit is a setting, so it is part of the document only if the model is built per
     app; an over-limit size is then a 422 like any other invalid field, refused before
-    anything is signed (a presigned PUT cannot enforce a size by itself).
+    anything is signed (the policy's content-length-range then holds the real bytes to it).
     """
     description = f"Bytes, if known; at most {max_bytes} (PALETTE_MAX_BYTES)."
     return create_model(
@@ -132,9 +152,12 @@ def upload_request_model(max_bytes: int) -> type[UploadRequest]:
 
 class UploadTicket(BaseModel):
     key: str = Field(description="The input-bucket key the file will have.")
-    url: str = Field(description="Presigned URL for the PUT, valid for expires_in seconds.")
-    method: Literal["PUT"]
-    headers: dict[str, str] = Field(description="Headers the PUT must carry (they are signed).")
+    url: str = Field(description="Where to POST the multipart form, for expires_in seconds.")
+    method: Literal["POST"]
+    fields: dict[str, str] = Field(
+        description="Form fields to send, in any order, before the file field (named file)."
+    )
+    max_bytes: int = Field(description="The largest file the store will accept.")
     expires_in: int
     palette_url: str = Field(description="Where to poll for the result.")
 
@@ -155,19 +178,25 @@ class GalleryPage(BaseModel):
 
 
 def add_web_routes(
-    app: FastAPI, settings: Settings, storage: Storage, presigner: Presigner | None = None
+    app: FastAPI,
+    settings: Settings,
+    storage: Storage,
+    presigner: Presigner | None = None,
+    access: ApiAccess | None = None,
 ) -> None:
-    """Mount the page and its routes; the presigner defaults to a lazy boto3 one."""
+    """Mount the page and its routes; the presigner defaults to a lazy boto3 one, access
+    to open (loopback)."""
     # Imported here: api_stub.app imports this module, and one StatusBody model keeps
     # the OpenAPI document to one schema for every {"status": …} error body.
     from api_stub.app import StatusBody
 
     presigner = presigner if presigner is not None else S3Presigner(settings)
+    access = access if access is not None else ApiAccess("127.0.0.1")
     index = ResultIndex(storage, settings.output_bucket)
     _add_page(app, settings)
-    _add_upload_route(app, settings, presigner, StatusBody)
-    _add_gallery_route(app, index, storage, settings.output_bucket, StatusBody)
-    _add_bar_route(app, storage, settings.output_bucket, StatusBody)
+    _add_upload_route(app, settings, presigner, StatusBody, access)
+    _add_gallery_route(app, index, storage, settings.output_bucket, StatusBody, access)
+    _add_bar_route(app, storage, settings.output_bucket, StatusBody, access)
 
 
 # --- the page --------------------------------------------------------------------------
@@ -218,9 +247,9 @@ def _add_page(app: FastAPI, settings: Settings) -> None:
 class S3Presigner:
     """boto3 SigV4 presigning against the public endpoint; the client is built on first use.
 
-    SigV4, not boto3's SigV2 default for custom endpoints: SigV2 signs Content-Type, so
-    any browser PUT carrying one fails with SignatureDoesNotMatch unless it is signed
-    into the URL too; with SigV4 we sign it on purpose and the stored object gets it.
+    A POST policy, not a presigned PUT: the policy's conditions are checked by the store
+    against the bytes actually sent (``content-length-range``), where a PUT URL signs
+    only the key, the expiry and whatever headers the client promises.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -228,12 +257,17 @@ class S3Presigner:
         self._client: Any = None
         self._lock = threading.Lock()
 
-    def presigned_put(self, bucket: str, key: str, content_type: str, expires: int) -> str:
-        params = {"Bucket": bucket, "Key": key, "ContentType": content_type}
-        url: str = self._get_client().generate_presigned_url(
-            "put_object", Params=params, ExpiresIn=expires
+    def presigned_post(
+        self, bucket: str, key: str, content_type: str, max_bytes: int, expires: int
+    ) -> PostPolicy:
+        signed = self._get_client().generate_presigned_post(
+            bucket,
+            key,  # boto3 adds {"key": key} and {"bucket": bucket} to the conditions
+            Fields={"Content-Type": content_type},
+            Conditions=policy_conditions(max_bytes),
+            ExpiresIn=expires,
         )
-        return url
+        return PostPolicy(url=signed["url"], fields=dict(signed["fields"]))
 
     def _get_client(self) -> Any:
         with self._lock:
@@ -255,6 +289,11 @@ class S3Presigner:
             region_name=self._settings.region,
             config=Config(signature_version="s3v4", s3={"addressing_style": style}),
         )
+
+
+def policy_conditions(max_bytes: int) -> list[Any]:
+    """What the store checks besides bucket, key and expiry: size and type."""
+    return [["content-length-range", 1, max_bytes], ["starts-with", "$Content-Type", "image/"]]
 
 
 def safe_filename(name: str, content_type: str) -> str:
@@ -284,28 +323,39 @@ def upload_key(filename: str, content_type: str) -> str:
 
 
 def _add_upload_route(
-    app: FastAPI, settings: Settings, presigner: Presigner, status_body: type[BaseModel]
+    app: FastAPI,
+    settings: Settings,
+    presigner: Presigner,
+    status_body: type[BaseModel],
+    access: ApiAccess,
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
-        201: {"model": UploadTicket, "description": "PUT the file to url with headers."},
+        201: {"model": UploadTicket, "description": "POST fields, then the file, to url."},
         413: {"model": status_body, "description": "Request body over 16 KiB."},
         503: {"model": status_body, "description": "No credentials to sign with."},
+        **access.responses(),
     }
 
     def create_upload(request: UploadRequest) -> Any:
-        """A presigned PUT into the input bucket under a fresh ``uploads/<uuid>/`` key."""
+        """A presigned POST policy into the input bucket under a fresh ``uploads/<uuid>/``
+        key: 1..max_bytes bytes, an ``image/`` type, this key, for expires_in seconds."""
         key = upload_key(request.filename, request.content_type)
         try:
-            url = presigner.presigned_put(
-                settings.input_bucket, key, request.content_type, UPLOAD_EXPIRES_S
+            policy = presigner.presigned_post(
+                settings.input_bucket,
+                key,
+                request.content_type,
+                settings.max_bytes,
+                UPLOAD_EXPIRES_S,
             )
         except Exception as exc:  # botocore's NoCredentialsError and friends
             return _status(503, "cannot_sign", {"Retry-After": RETRY_AFTER_S}, detail=_name(exc))
         ticket = UploadTicket(
             key=key,
-            url=url,
-            method="PUT",
-            headers={"Content-Type": request.content_type},
+            url=policy.url,
+            method="POST",
+            fields=policy.fields,
+            max_bytes=settings.max_bytes,
             expires_in=UPLOAD_EXPIRES_S,
             palette_url=f"/palettes/{quote(key)}",
         )
@@ -313,7 +363,13 @@ def _add_upload_route(
 
     # The body model is built at run time, so the annotation is set here, not written.
     create_upload.__annotations__["request"] = upload_request_model(settings.max_bytes)
-    app.post("/uploads", status_code=201, responses=responses, response_model=None)(create_upload)
+    app.post(
+        "/uploads",
+        status_code=201,
+        responses=responses,
+        response_model=None,
+        dependencies=access.dependencies(),
+    )(create_upload)
 
 
 def _name(exc: Exception) -> str:
@@ -431,13 +487,17 @@ def _add_gallery_route(
     storage: Storage,
     output_bucket: str,
     status_body: type[BaseModel],
+    access: ApiAccess,
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
         200: {"model": GalleryPage, "description": "Recent results, newest first."},
         503: {"model": status_body, "description": "Storage unavailable."},
+        **access.responses(),
     }
 
-    @app.get("/palettes", responses=responses, response_model=None)
+    @app.get(
+        "/palettes", responses=responses, response_model=None, dependencies=access.dependencies()
+    )
     def gallery(
         limit: Annotated[int, Query(ge=1, le=GALLERY_MAX_LIMIT)] = 12,
         cursor: Annotated[
@@ -479,7 +539,11 @@ def _documents(storage: Storage, bucket: str, infos: list[ObjectInfo]) -> list[G
 
 
 def _add_bar_route(
-    app: FastAPI, storage: Storage, output_bucket: str, status_body: type[BaseModel]
+    app: FastAPI,
+    storage: Storage,
+    output_bucket: str,
+    status_body: type[BaseModel],
+    access: ApiAccess,
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
         200: {"content": {"image/png": {}}, "description": "The 300x50 bar PNG, with an ETag."},
@@ -487,9 +551,15 @@ def _add_bar_route(
         400: {"model": status_body, "description": "A key that can never name an image."},
         404: {"model": status_body, "description": "No bar (no result yet, or a failed one)."},
         503: {"model": status_body, "description": "Storage unavailable."},
+        **access.responses(),
     }
 
-    @app.get("/bars/{key:path}", responses=responses, response_model=None)
+    @app.get(
+        "/bars/{key:path}",
+        responses=responses,
+        response_model=None,
+        dependencies=access.dependencies(),
+    )
     def bar(
         key: Annotated[str, key_parameter()],
         if_none_match: Annotated[str | None, Header()] = None,

@@ -22,8 +22,6 @@ Beyond loopback the endpoint answers only ``Authorization: Bearer $PALETTE_API_T
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
 import shutil
 import tempfile
@@ -32,11 +30,12 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from worker.bearer import ENV_TOKEN, bearer_check, is_loopback
+
 log = logging.getLogger(__name__)
 
 ENV_PORT = "PALETTE_METRICS_PORT"
 ENV_ADDR = "PALETTE_METRICS_ADDR"
-ENV_TOKEN = "PALETTE_API_TOKEN"
 ENV_DIR = "PROMETHEUS_MULTIPROC_DIR"
 DEFAULT_PORT = 9464
 DEFAULT_ADDR = "127.0.0.1"
@@ -105,30 +104,6 @@ class JobMetrics:
                 self.seconds.labels(stage=stage).observe(timings_ms[stage] / 1000)
         if bytes_in:
             self.bytes_in.inc(bytes_in)
-
-
-def is_loopback(addr: str) -> bool:
-    if addr == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(addr.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def bearer_check(token: str | None) -> Callable[[str | None], bool]:
-    """A constant-time check of ``Authorization: Bearer <token>``; no token rejects all."""
-    expected = token.encode("utf-8") if token else None
-
-    def check(header: str | None) -> bool:
-        if expected is None or not header:
-            return False
-        scheme, _, credentials = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(credentials.strip().encode("utf-8"), expected)
-
-    return check
 
 
 def _guarded(app: Any, authorised: Callable[[str | None], bool] | None) -> Any:

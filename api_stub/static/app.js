@@ -1,8 +1,14 @@
 // palette-worker web page: plain JS, no build step, no framework.
 //
-// Flow per file: POST /uploads (a presigned PUT) -> PUT the file straight to the bucket
-// -> poll GET /palettes/{key} (202 pending, 200 done or failed) -> render.
+// Flow per file: POST /uploads (a presigned POST policy) -> post the file straight to the
+// bucket as a form -> poll GET /palettes/{key} (202 pending, 200 done or failed) -> render.
 // Nothing user-controlled is ever parsed as HTML: every string goes in via textContent.
+//
+// Access: on loopback the api_stub answers everyone. Beyond loopback it answers 401
+// without its token: the first 401 opens the token dialog, the token is kept in this
+// tab's sessionStorage and sent as "Authorization: Bearer" to the api_stub only (never
+// to the bucket). Every call to the api_stub goes through apiFetch, every image it
+// serves through showImage (an <img src> cannot carry the header).
 "use strict";
 
 const POLL_FIRST_MS = 400;
@@ -18,6 +24,88 @@ const TYPES_BY_EXTENSION = {
 };
 
 const $ = (id) => document.getElementById(id);
+
+// --- access token ------------------------------------------------------------------------
+
+const TOKEN_KEY = "palette-api-token";
+let tokenRequest = null; // one dialog, however many requests got a 401 at once
+
+const storedToken = () => sessionStorage.getItem(TOKEN_KEY);
+
+function withToken(headers = {}) {
+  const token = storedToken();
+  return token ? { ...headers, Authorization: `Bearer ${token}` } : headers;
+}
+
+/** fetch() to the api_stub; on 401, ask for the token (once) and send the request again. */
+async function apiFetch(url, options = {}) {
+  for (;;) {
+    const sent = storedToken();
+    const response = await fetch(url, { ...options, headers: withToken(options.headers) });
+    if (response.status !== 401) return response;
+    // Another request may have got the token meanwhile: then just send this one again.
+    if (storedToken() === sent) await askForToken(sent !== null);
+  }
+}
+
+/** Show the token dialog; resolves once a token is stored, rejects when dismissed. */
+function askForToken(refused) {
+  if (!tokenRequest) {
+    tokenRequest = new Promise((resolve, reject) => {
+      const dialog = $("token-dialog");
+      const form = $("token-form");
+      const input = $("token-input");
+      $("token-message").textContent = refused
+        ? "That token was refused. Check it and try again."
+        : "This server asks for an access token (PALETTE_API_TOKEN).";
+      const finish = (ok) => {
+        form.removeEventListener("submit", submitted);
+        dialog.removeEventListener("cancel", cancelled);
+        $("token-cancel").removeEventListener("click", cancelled);
+        input.value = "";
+        dialog.close();
+        tokenRequest = null;
+        if (ok) resolve();
+        else reject(new Error("an access token is needed (PALETTE_API_TOKEN)."));
+      };
+      const submitted = (event) => {
+        event.preventDefault();
+        const token = input.value.trim();
+        if (!token) return;
+        sessionStorage.setItem(TOKEN_KEY, token);
+        finish(true);
+      };
+      const cancelled = (event) => {
+        event.preventDefault();
+        finish(false);
+      };
+      form.addEventListener("submit", submitted);
+      dialog.addEventListener("cancel", cancelled);
+      $("token-cancel").addEventListener("click", cancelled);
+      dialog.showModal();
+      input.focus();
+    });
+  }
+  return tokenRequest;
+}
+
+/** Point an <img> at an api_stub image: directly while no token is needed, else fetched
+ * with the token and shown from a blob: URL. */
+async function showImage(img, url) {
+  if (!storedToken()) {
+    img.src = url;
+    return;
+  }
+  try {
+    const response = await apiFetch(url);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const blobUrl = URL.createObjectURL(await response.blob());
+    img.addEventListener("load", () => URL.revokeObjectURL(blobUrl), { once: true });
+    img.src = blobUrl;
+  } catch {
+    img.dispatchEvent(new Event("error"));
+  }
+}
 
 /** Build an element: el("p", {className: "x"}, "text", child, ...). */
 function el(tag, props = {}, ...children) {
@@ -46,7 +134,7 @@ function contentTypeOf(file) {
 }
 
 async function requestUpload(file) {
-  const response = await fetch("/uploads", {
+  const response = await apiFetch("/uploads", {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "application/json" },
     body: JSON.stringify({ filename: file.name, content_type: contentTypeOf(file), size: file.size }),
@@ -66,8 +154,15 @@ function refusal(file, body) {
   return first ? `${field}: ${first.msg}.` : "the upload was refused.";
 }
 
-async function putFile(ticket, file) {
-  const response = await fetch(ticket.url, { method: ticket.method, headers: ticket.headers, body: file });
+/** Post the file to the bucket with the signed policy's fields (the file goes last). */
+async function postFile(ticket, file) {
+  if (file.size > ticket.max_bytes) {
+    throw new Error(`the file is too large (${(file.size / 1048576).toFixed(1)} MB; at most ${(ticket.max_bytes / 1048576).toFixed(1)} MB).`);
+  }
+  const form = new FormData();
+  for (const [name, value] of Object.entries(ticket.fields)) form.append(name, value);
+  form.append("file", file);
+  const response = await fetch(ticket.url, { method: ticket.method, body: form });
   if (!response.ok) throw new Error(`the bucket refused the upload (HTTP ${response.status}).`);
 }
 
@@ -76,7 +171,7 @@ async function waitForPalette(key, onPending) {
   const deadline = Date.now() + POLL_GIVE_UP_MS;
   let delay = POLL_FIRST_MS;
   while (Date.now() < deadline) {
-    const response = await fetch(`/palettes/${keyPath(key)}`, { headers: { Accept: "application/json" }, cache: "no-store" });
+    const response = await apiFetch(`/palettes/${keyPath(key)}`, { headers: { Accept: "application/json" }, cache: "no-store" });
     if (response.status === 200) return response.json();
     if (![202, 404, 503].includes(response.status)) throw new Error(`unexpected HTTP ${response.status} while waiting.`);
     onPending();
@@ -95,7 +190,7 @@ async function handleFile(file) {
     const ticket = await requestUpload(file);
     card.root.dataset.key = ticket.key;
     card.keyLine.textContent = ticket.key;
-    await putFile(ticket, file);
+    await postFile(ticket, file);
     card.state("Uploaded. Extracting the palette…", true);
     announce(`${file.name} uploaded; extracting the palette.`);
     const doc = await waitForPalette(ticket.key, () => {});
@@ -153,7 +248,7 @@ function renderDocument(card, doc) {
 
 function barImage(key, count) {
   const img = el("img", { className: "bar", width: 300, height: 50, alt: `Palette bar of ${count} colours, widths by share` });
-  img.src = `/bars/${keyPath(key)}`;
+  showImage(img, `/bars/${keyPath(key)}`);
   return img;
 }
 
@@ -257,7 +352,7 @@ function galleryCard(item) {
   card.dataset.status = item.status;
   if (item.status === "done") {
     const bar = el("img", { className: "bar", width: 300, height: 50, loading: "lazy", alt: `Palette bar of ${item.colors.length} colours` });
-    bar.src = item.bar_url || `/bars/${keyPath(item.key)}`;
+    showImage(bar, item.bar_url || `/bars/${keyPath(item.key)}`);
     card.append(bar, swatchList(item.colors));
   } else {
     const error = item.error || {};
@@ -286,7 +381,7 @@ async function loadGallery(reset) {
   if (!reset && nextCursor) params.set("cursor", nextCursor);
   $("gallery-status").textContent = "Loading…";
   try {
-    const response = await fetch(`/palettes?${params}`, { headers: { Accept: "application/json" } });
+    const response = await apiFetch(`/palettes?${params}`, { headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const page = await response.json();
     if (reset) {

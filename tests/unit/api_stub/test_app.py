@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import typing
@@ -224,7 +225,9 @@ UPLOAD_KEY = re.compile(r"uploads/[0-9a-f]{32}/[A-Za-z0-9._-]{1,100}")
 
 
 class BrokenPresigner:
-    def presigned_put(self, bucket: str, key: str, content_type: str, expires: int) -> str:
+    def presigned_post(
+        self, bucket: str, key: str, content_type: str, max_bytes: int, expires: int
+    ) -> web.PostPolicy:
         raise RuntimeError("Unable to locate credentials for secret-profile")
 
 
@@ -292,28 +295,41 @@ def test_browsers_get_the_public_s3_endpoint_when_there_is_one() -> None:
     )
     assert web.public_s3_endpoint(public) == "http://localhost:9000"
     assert "connect-src 'self' http://localhost:9000;" in web.content_security_policy(public)
-    url = web.S3Presigner(public).presigned_put("images", "uploads/x/a.png", "image/png", 60)
-    assert url.startswith("http://localhost:9000/images/uploads/x/a.png?")
+    policy = web.S3Presigner(public).presigned_post(
+        "images", "uploads/x/a.png", "image/png", 1000, 60
+    )
+    assert policy.url == "http://localhost:9000/images"
     aws = web.content_security_policy(Settings())
     assert "connect-src 'self' https://*.amazonaws.com;" in aws
 
 
-def test_upload_ticket_is_a_sigv4_put_into_the_input_bucket_only() -> None:
+def test_upload_ticket_is_a_sigv4_post_policy_bounded_in_size_type_key_and_time() -> None:
     client, _ = web_client()
     request = {"filename": "Cat photo ü.JPG", "content_type": "image/jpeg", "size": 10}
+    before = datetime.now(UTC)
     response = client.post("/uploads", json=request)
     assert response.status_code == 201
     ticket = response.json()
     assert UPLOAD_KEY.fullmatch(ticket["key"])
     assert ticket["key"].endswith("/Cat-photo-u.JPG")
-    assert ticket["method"] == "PUT"
-    assert ticket["headers"] == {"Content-Type": "image/jpeg"}
+    assert ticket["method"] == "POST"
+    assert ticket["url"] == f"{S3_ENDPOINT}/images"
+    assert ticket["max_bytes"] == 1000
     assert ticket["palette_url"] == "/palettes/" + ticket["key"]
-    url = httpx.URL(ticket["url"])
-    assert str(url).startswith(f"{S3_ENDPOINT}/images/{ticket['key']}?")
-    assert url.params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
-    assert url.params["X-Amz-SignedHeaders"] == "content-type;host"
-    assert url.params["X-Amz-Expires"] == str(web.UPLOAD_EXPIRES_S)
+    fields = ticket["fields"]
+    assert fields["key"] == ticket["key"]
+    assert fields["Content-Type"] == "image/jpeg"
+    assert fields["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    assert fields["x-amz-credential"].startswith("AKIDEXAMPLE/")
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    conditions = policy["conditions"]
+    assert ["content-length-range", 1, 1000] in conditions
+    assert ["starts-with", "$Content-Type", "image/"] in conditions
+    assert {"key": ticket["key"]} in conditions
+    assert {"bucket": "images"} in conditions
+    expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    assert timedelta(0) < expires - before <= timedelta(seconds=web.UPLOAD_EXPIRES_S + 1)
+    assert web.UPLOAD_EXPIRES_S <= 300
 
 
 def test_two_uploads_of_one_name_never_share_a_key() -> None:

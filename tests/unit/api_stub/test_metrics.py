@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from api_stub.access import ApiAccess
 from api_stub.app import create_app
-from api_stub.metrics import ApiMetrics, ListLengths, MetricsAccess
+from api_stub.metrics import ApiMetrics, ListLengths
 from tests.unit.api_stub.fakes import FakeQueue
 from tests.unit.api_stub.test_app import AUTH, TOKEN, Client
 from worker.config import Settings
@@ -30,12 +31,12 @@ def redis_away() -> tuple[int, int]:
 def app_client(
     list_lengths: ListLengths | None = None,
     queue: FakeQueue | None = None,
-    access: MetricsAccess | None = None,
+    access: ApiAccess | None = None,
 ) -> Client:
     settings = Settings.from_env({}).with_overrides(webhook_token=TOKEN)
     metrics = ApiMetrics(list_lengths or lengths())
     app = create_app(
-        settings, MemoryStorage(), queue or FakeQueue(), metrics=metrics, metrics_access=access
+        settings, MemoryStorage(), queue or FakeQueue(), metrics=metrics, access=access
     )
     return Client(app)
 
@@ -110,8 +111,8 @@ def test_a_redis_that_does_not_answer_costs_the_queue_gauges_only() -> None:
 
 
 def test_loopback_bound_metrics_need_no_credential() -> None:
-    scrape(app_client(access=MetricsAccess("127.0.0.1", None)))
-    scrape(app_client(access=MetricsAccess("::1", None)))
+    scrape(app_client(access=ApiAccess("127.0.0.1", None)))
+    scrape(app_client(access=ApiAccess("::1", None)))
 
 
 @pytest.mark.parametrize(
@@ -120,7 +121,7 @@ def test_loopback_bound_metrics_need_no_credential() -> None:
     ids=["none", "wrong", "not-bearer"],
 )
 def test_beyond_loopback_metrics_need_the_api_token(headers: dict[str, str]) -> None:
-    client = app_client(access=MetricsAccess("0.0.0.0", API_TOKEN))
+    client = app_client(access=ApiAccess("0.0.0.0", API_TOKEN))
     response = client.get("/metrics", headers=headers)
     assert response.status_code == 401
     assert response.json()["status"] == "unauthorized"
@@ -129,12 +130,12 @@ def test_beyond_loopback_metrics_need_the_api_token(headers: dict[str, str]) -> 
 
 
 def test_beyond_loopback_without_a_token_no_scrape_is_answered() -> None:
-    client = app_client(access=MetricsAccess("0.0.0.0", None))
+    client = app_client(access=ApiAccess("0.0.0.0", None))
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 401
 
 
 def test_access_comes_from_the_environment() -> None:
     env = {"PALETTE_API_TOKEN": API_TOKEN}
-    assert MetricsAccess.from_env("10.0.0.5", env) == MetricsAccess("10.0.0.5", API_TOKEN)
-    assert MetricsAccess.from_env("10.0.0.5", {"PALETTE_API_TOKEN": ""}).token is None
+    assert ApiAccess.from_env("10.0.0.5", env) == ApiAccess("10.0.0.5", API_TOKEN)
+    assert ApiAccess.from_env("10.0.0.5", {"PALETTE_API_TOKEN": ""}).token is None
