@@ -53,7 +53,10 @@ def interpolate(value: str, env: dict[str, str]) -> str:
 WEBHOOK_ID = "PALETTE"
 ARN = f"arn:minio:sqs::{WEBHOOK_ID}:webhook"
 
-EXTRA_VARIABLES = {"PALETTE_API_BIND": ROOT / "api_stub" / "server.py"}
+EXTRA_VARIABLES = {
+    "PALETTE_API_BIND": ROOT / "api_stub" / "server.py",
+    "PALETTE_API_TOKEN": ROOT / "worker" / "bearer.py",
+}
 """Variables outside Settings, each with the file that must read it."""
 
 MINIO_HOST_LABEL = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$")
