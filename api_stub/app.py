@@ -53,6 +53,7 @@ from api_stub.web import Presigner, add_web_routes, key_parameter
 from worker.bearer import bearer_check
 from worker.config import Settings
 from worker.errors import BrokerUnavailable, SourceMissing, StorageUnavailable
+from worker.freshness import is_current
 from worker.jobs import Job, result_keys
 from worker.storage import Storage, make_storage
 
@@ -346,15 +347,17 @@ async def _long_poll(
 def _palette_response(
     storage: Storage, settings: Settings, key: str, if_none_match: str | None
 ) -> Response:
-    """200 (or 304) with the stored bytes when the result records the image's ETag, 202
-    while the image has no such result, 404 when there is no image (whatever results
+    """200 (or 304) with the stored bytes when the result is current for the image
+    (``worker.freshness``: its ETag and options, from this HEAD, and the worker version),
+    202 while the image has no such result, 404 when there is no image (whatever results
     it left: they are being removed)."""
     image = storage.head(settings.input_bucket, key)
     if image is None:
         return _status(404, "not_found", {"Cache-Control": NEVER_STORE}, key=key)
     raw = _stored(storage, settings.output_bucket, result_keys(key)[0])
     document = _json_object(raw)
-    if raw is not None and document is not None and _records_etag(document, image.etag):
+    current = is_current(document, image.etag, image.metadata, settings.default_k)
+    if raw is not None and current:
         return cached(raw, "application/json", if_none_match)
     return _pending(key)
 
@@ -378,13 +381,6 @@ def _json_object(raw: bytes | None) -> dict[str, Any] | None:
     except ValueError:
         return None
     return loaded if isinstance(loaded, dict) else None
-
-
-def _records_etag(document: dict[str, Any], etag: str | None) -> bool:
-    """True unless both ETags are known and differ (an overwrite still being processed)."""
-    source = document.get("source")
-    recorded = source.get("etag") if isinstance(source, dict) else None
-    return recorded is None or etag is None or recorded == etag
 
 
 def _add_health_route(

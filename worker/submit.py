@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from worker.config import Settings
+from worker.freshness import is_current
 from worker.jobs import result_keys
 from worker.storage import Storage, get_json
 from worker.upload_options import metadata_for
@@ -35,14 +36,11 @@ class Upload:
     metadata: Mapping[str, str] = field(default_factory=dict)
     """The ``palette-*`` metadata the upload carried (its options)."""
 
-    def accepts(self, doc: dict[str, Any], settled: bool) -> bool:
-        """The result of this upload: its ETag and the options it asked for, and new (or
-        the old one, once settled)."""
-        source = doc.get("source", {})
-        if self.etag is not None and source.get("etag") != self.etag:
+    def accepts(self, doc: dict[str, Any], settled: bool, default_k: int) -> bool:
+        """The result of this upload: current for its ETag and the options it asked for
+        (``worker.freshness``), and new (or the old one, once settled)."""
+        if not is_current(doc, self.etag, self.metadata, default_k):
             return False
-        if source.get("metadata", {}) != dict(self.metadata):
-            return False  # same bytes, other options: the result being replaced
         return settled or doc.get("created_at") != self.previous
 
 
@@ -70,6 +68,9 @@ def submit_files(
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         data = path.read_bytes()
         etag = storage.put(settings.input_bucket, key, data, content_type, metadata=metadata)
+        if etag is None:  # the store did not say: ask it (no ETag is never current)
+            info = storage.head(settings.input_bucket, key)
+            etag = info.etag if info is not None else None
         uploaded.append(Upload(key, etag, previous.get("created_at"), metadata))
     return wait_for_results(storage, settings, uploaded, timeout, on_result)
 
@@ -97,7 +98,7 @@ def wait_for_results(
             if upload.key in results:
                 continue
             doc = get_json(storage, settings.output_bucket, result_keys(upload.key)[0])
-            if doc is not None and upload.accepts(doc, settled):
+            if doc is not None and upload.accepts(doc, settled, settings.default_k):
                 results[upload.key] = doc
                 if on_result:
                     on_result(upload.key)

@@ -2,14 +2,16 @@
 
 Storage events are at-least-once at best and SeaweedFS keeps its queue in memory, so
 events do get lost; the sweep is what makes "every upload ends with a result" true. It
-is a pure-ish function of two bucket listings: no image is downloaded.
+is a function of two bucket listings and the result JSONs: no image is downloaded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from worker import freshness
 from worker.config import Settings
 from worker.jobs import Job, result_keys
 from worker.storage import ObjectInfo, Storage, get_json
@@ -23,33 +25,33 @@ class SweepReport:
 
 
 def stale_jobs(storage: Storage, settings: Settings, prefix: str = "") -> Iterator[Job]:
-    """Yield a job for every input object without a result for its current ETag.
+    """Yield a job for every input object without a current result (``is_stale``).
 
-    A result written after the image was is current without reading it; only a result
-    older than its image is opened to compare the ETag it records, so a sweep of an
-    up-to-date bucket costs two listings and no GETs.
+    Each existing result is read (one GET per image): timestamps decide nothing, since a
+    result written after its image may still describe an older version of it (a slow
+    job for v1 finishing after v2 was uploaded).
     """
-    results = {info.key: info for info in storage.list(settings.output_bucket, prefix)}
+    results = {info.key for info in storage.list(settings.output_bucket, prefix)}
     for info in storage.list(settings.input_bucket, prefix):
-        result = results.get(result_keys(info.key)[0])
-        if result is not None and _is_current(storage, settings, info, result):
-            continue
-        yield Job(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
+        json_key = result_keys(info.key)[0]
+        result = (
+            get_json(storage, settings.output_bucket, json_key) if json_key in results else None
+        )
+        if is_stale(result, info, settings.default_k):
+            yield Job(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
 
 
-def _is_current(
-    storage: Storage, settings: Settings, image: ObjectInfo, result: ObjectInfo
-) -> bool:
-    if image.last_modified and result.last_modified and result.last_modified >= image.last_modified:
+def is_stale(result: Mapping[str, Any] | None, image: ObjectInfo, default_k: int) -> bool:
+    """The sweep's decision for one listed image and its parsed result (None: none), pure.
+
+    A listing carries no metadata, so the result's own recorded metadata stands in for
+    the object's (``worker.freshness``): the listing's ETag, the worker version and the
+    options that metadata implies decide.
+    """
+    if result is None:
         return True
-    return _records_etag(storage, settings, result.key, image.etag)
-
-
-def _records_etag(storage: Storage, settings: Settings, json_key: str, etag: str | None) -> bool:
-    stored = get_json(storage, settings.output_bucket, json_key)
-    if stored is None:
-        return False
-    return bool(stored.get("source", {}).get("etag") == etag)
+    metadata = freshness.recorded_metadata(result)
+    return not freshness.is_current(result, image.etag, metadata, default_k)
 
 
 def sweep(

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from worker import document, palette, upload_options
+from worker import document, freshness, palette, upload_options
 from worker.config import Settings
 from worker.errors import (
     InvalidOptions,
@@ -26,8 +26,8 @@ from worker.errors import (
 )
 from worker.jobs import Job, result_keys, unsafe_key_reason
 from worker.palette import render
-from worker.palette.options import K, Options
-from worker.storage import Storage, get_json
+from worker.palette.options import K
+from worker.storage import ObjectInfo, Storage, get_json
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
     One GET serves as the existence check, the version check and the download: a HEAD
     first would cost the store a request per image to save a download only for the rare
     stale or duplicate event. The byte limit is enforced from Content-Length before the
-    body is read.
+    body is read. One HEAD before the writes (``_superseded``) keeps a slow job for an
+    older version from replacing a newer version's result.
     """
     reason = unsafe_key_reason(job.key)
     if reason is not None:  # the queue is not trusted: any producer may have sent it
@@ -78,6 +79,7 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
     json_key, png_key = result_keys(job.key)
     clock = _Stopwatch()
     source = document.source_ref(job.bucket, job.key, job.etag, job.size)
+    info: ObjectInfo | None = None
     try:
         try:
             with clock.stage("download"):
@@ -90,7 +92,8 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         source = document.source_ref(job.bucket, job.key, info.etag, info.size, asked)
         options = upload_options.options_for(info.metadata, k)  # the upload's own, or ours
         k = options.k
-        if _already_done(storage, settings.output_bucket, json_key, info.etag, options):
+        existing = get_json(storage, settings.output_bucket, json_key)
+        if _already_done(existing, info, job.k or settings.default_k):
             return Outcome(job.id, "skipped", "already_done", clock.timings, len(data))
         result = palette.extract(
             data,
@@ -101,6 +104,8 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         )
         with clock.stage("render"):
             bar = render.bar_png(result["colors"], document.BAR_WIDTH, document.BAR_HEIGHT)
+        if (superseded := _superseded(storage, job, info)) is not None:
+            return Outcome(job.id, "skipped", superseded, clock.timings, len(data))
         with clock.stage("upload"):  # the bar; the JSON cannot time its own write
             storage.put(settings.output_bucket, png_key, bar, "image/png")
         bar_ref = document.bar_ref(settings.output_bucket, png_key)
@@ -109,6 +114,8 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         with clock.stage("upload_json"):
             storage.put(settings.output_bucket, json_key, stored, _JSON)
     except PermanentError as error:
+        if info is not None and (superseded := _superseded(storage, job, info)) is not None:
+            return Outcome(job.id, "skipped", superseded, clock.timings)
         failed = store_failure(storage, settings, job, source, error, k, clock.timings)
         return Outcome(job.id, "failed", error.code, clock.timings, stored=failed)
     uploads = clock.timings["upload"] + clock.timings["upload_json"]
@@ -136,22 +143,54 @@ def store_failure(
     return stored
 
 
-def _already_done(
-    storage: Storage, bucket: str, json_key: str, etag: str | None, options: Options
-) -> bool:
-    """A stored result of this object version, made by this worker version with these
-    options, makes the job a no-op; a result of an older worker or other options (say
-    after an upgrade that changed the algorithm) is recomputed, even for the same bytes."""
-    if etag is None:
-        return False
-    existing = get_json(storage, bucket, json_key)
+def failure_source(
+    storage: Storage, settings: Settings, job: Job
+) -> tuple[dict[str, Any], K] | None:
+    """The ``source`` and k of a failure stored without the job's own GET (it timed out,
+    lost its worker, ran out of retries): one HEAD supplies the metadata, so the failed
+    result records the options the upload asked for and can be current for it. None when
+    the object is gone or is no longer the version the job was for: writing would
+    replace a newer version's result. Raises TransientError when the store cannot answer."""
+    default_k: K = job.k or settings.default_k
+    info = storage.head(job.bucket, job.key)
+    if info is None or (job.etag is not None and info.etag != job.etag):
+        return None
+    expected = freshness.expected_options(info.metadata, default_k)
+    k = expected["k"] if expected is not None else default_k
+    asked = upload_options.requested(info.metadata)
+    return document.source_ref(job.bucket, job.key, info.etag, info.size, asked), k
+
+
+def _already_done(existing: dict[str, Any] | None, info: ObjectInfo, default_k: K) -> bool:
+    """A current result (``worker.freshness``) that is done makes the job a no-op; a
+    result of an older worker or other options (say after an upgrade that changed the
+    algorithm) is recomputed, even for the same bytes."""
     if existing is None or existing.get("status") != "done":
         return False
-    return bool(
-        existing.get("source", {}).get("etag") == etag
-        and existing.get("options") == asdict(options)
-        and existing.get("worker", {}).get("version") == document.worker_info()["version"]
-    )
+    return freshness.is_current(existing, info.etag, info.metadata, default_k)
+
+
+def _superseded(storage: Storage, job: Job, fetched: ObjectInfo) -> str | None:
+    """Why this job must not write its result: the object changed (or went) since it was
+    fetched. One HEAD before the writes, so a slow job for an older version never
+    replaces the result of a newer one that finished first; the sweep heals what still
+    slips through between this HEAD and the writes. None: write."""
+    now = storage.head(job.bucket, job.key)
+    if now is None:
+        log.info("job %s: %s is gone; result not written", job.id, job.key)
+        return "source_missing"
+    if now.etag != fetched.etag or upload_options.requested(
+        now.metadata
+    ) != upload_options.requested(fetched.metadata):
+        log.info(
+            "job %s superseded: %s is now etag %s (this job read %s); result not written",
+            job.id,
+            job.key,
+            now.etag,
+            fetched.etag,
+        )
+        return "superseded"
+    return None
 
 
 _JSON = "application/json"
@@ -266,11 +305,13 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
 
     def _give_up(parsed: Job, error: PaletteError) -> dict[str, str]:
         """Final failure: store it if storage allows (it may be what failed), then ack."""
-        source = document.source_ref(parsed.bucket, parsed.key, parsed.etag, parsed.size)
-        k = parsed.k or settings.default_k
         failed = None
         try:
-            failed = store_failure(storage(), settings, parsed, source, error, k)
+            if (found := failure_source(storage(), settings, parsed)) is not None:
+                source, k = found
+                failed = store_failure(storage(), settings, parsed, source, error, k)
+            else:
+                log.info("job %s: %s changed or went; failure not stored", parsed.id, parsed.key)
         except TransientError:
             log.warning("job %s: could not store its failure; it stays dead-lettered", parsed.id)
         finish(parsed.id)

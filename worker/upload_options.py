@@ -74,11 +74,18 @@ def options_for(metadata: Mapping[str, str], default_k: int | str) -> Options:
     """
     from worker.palette.options import make_options  # the worker's side only: see MAX_K
 
+    fields = requested_fields(metadata, default_k)
+    return make_options(fields.pop("k"), fields)
+
+
+def requested_fields(metadata: Mapping[str, str], default_k: int | str) -> dict[str, Any]:
+    """``Options`` field → value for what this object asks for (``k`` always present);
+    light enough for clients (``worker.freshness``). Raises ``InvalidOptions``."""
     fields: dict[str, Any] = {"k": default_k}
     for name, value in sorted(requested(metadata).items()):
         field, parse = _field(name)
         fields[field] = _parsed(name, value, parse)
-    return make_options(fields.pop("k"), fields)
+    return fields
 
 
 def metadata_for(k: int | str | None) -> dict[str, str]:

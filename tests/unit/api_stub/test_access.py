@@ -8,6 +8,7 @@ token; the page, ``/healthz`` and the schema stay open.
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from PIL import Image
 from api_stub import server
 from api_stub.access import ApiAccess
 from api_stub.app import create_app
-from tests.unit.api_stub.fakes import FakeQueue
+from tests.unit.api_stub.fakes import FakeQueue, current_result
 from tests.unit.api_stub.test_app import AUTH as WEBHOOK_AUTH
 from tests.unit.api_stub.test_app import EVENTS, Client
 from tests.unit.api_stub.test_app import TOKEN as WEBHOOK_TOKEN
@@ -55,7 +56,7 @@ def client_with(access: ApiAccess) -> Client:
     storage = MemoryStorage()
     storage.put(settings.input_bucket, KEY, _png(), "image/png")
     etag = storage.head(settings.input_bucket, KEY).etag  # type: ignore[union-attr]
-    document = b'{"status": "done", "source": {"etag": %s}}' % f'"{etag}"'.encode()
+    document = json.dumps(current_result(etag)).encode()
     storage.put(settings.output_bucket, KEY + ".json", document, "application/json")
     storage.put(settings.output_bucket, KEY + ".png", _png(), "image/png")
     app = create_app(settings, storage, FakeQueue(), access=access)

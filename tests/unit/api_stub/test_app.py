@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from api_stub import web
 from api_stub.app import create_app
 from api_stub.events import unsafe_key_reason
-from tests.unit.api_stub.fakes import FakeQueue
+from tests.unit.api_stub.fakes import FakeQueue, current_result
 from worker.config import Settings
 from worker.errors import StorageUnavailable
 from worker.storage import MemoryStorage, ObjectInfo
@@ -152,7 +152,7 @@ def test_palette_404_then_202_then_200() -> None:
     response = client.get(url)
     assert (response.status_code, response.json()) == (202, {"status": "pending", "key": KEY})
     etag = storage.head("images", KEY).etag  # type: ignore[union-attr]
-    document = {"schema_version": 1, "status": "done", "source": {"etag": etag}, "colors": []}
+    document = current_result(etag)
     storage.put("palettes", KEY + ".json", json.dumps(document).encode(), "application/json")
     response = client.get(url)
     assert (response.status_code, response.json()) == (200, document)
@@ -163,6 +163,21 @@ def test_result_for_an_older_version_is_pending() -> None:
     storage.put("images", "a.png", b"new bytes", "image/png")
     stale = {"schema_version": 1, "status": "done", "source": {"etag": "0" * 32}}
     storage.put("palettes", "a.png.json", json.dumps(stale).encode(), "application/json")
+    assert client.get("/palettes/a.png").status_code == 202
+
+
+def test_a_result_without_etag_or_of_other_options_is_pending() -> None:
+    """No ETag recorded proves nothing; same bytes re-uploaded with another k keep their
+    ETag, and the HEAD's metadata is what makes the old result stale."""
+    client, _, storage = client_for()
+    storage.put("images", "a.png", b"bytes", "image/png")
+    etag = storage.head("images", "a.png").etag  # type: ignore[union-attr]
+    for document in ({**current_result(etag), "source": {}}, current_result(None)):
+        storage.put("palettes", "a.png.json", json.dumps(document).encode(), "application/json")
+        assert client.get("/palettes/a.png").status_code == 202
+    storage.put("palettes", "a.png.json", json.dumps(current_result(etag)).encode(), "")
+    assert client.get("/palettes/a.png").status_code == 200
+    storage.put("images", "a.png", b"bytes", "image/png", metadata={"palette-k": "3"})
     assert client.get("/palettes/a.png").status_code == 202
 
 

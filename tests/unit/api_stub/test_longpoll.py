@@ -18,7 +18,7 @@ import pytest
 from api_stub.app import create_app
 from api_stub.caching import entity_tag, matches
 from api_stub.push import Waiters
-from tests.unit.api_stub.fakes import FakeQueue
+from tests.unit.api_stub.fakes import FakeQueue, current_result
 from worker.config import Settings
 from worker.storage import MemoryStorage
 
@@ -34,7 +34,7 @@ def setup() -> tuple[Any, MemoryStorage]:
 
 def store_result(storage: MemoryStorage, key: str = KEY, status: str = "done") -> bytes:
     etag = storage.head("images", key).etag  # type: ignore[union-attr]
-    document = {"schema_version": 1, "status": status, "source": {"etag": etag}, "colors": []}
+    document = current_result(etag, status)
     raw = json.dumps(document).encode()
     storage.put("palettes", key + ".json", raw, "application/json")
     return raw

@@ -4,8 +4,8 @@ import json
 
 from worker.config import Settings
 from worker.jobs import Job
-from worker.storage import MemoryStorage
-from worker.tasks import process
+from worker.storage import MemoryStorage, ObjectInfo
+from worker.tasks import failure_source, process
 
 
 def _stored(storage: MemoryStorage, bucket: str, key: str) -> bytes:
@@ -182,3 +182,77 @@ def test_same_bytes_uploaded_again_with_another_k_are_recomputed(
     assert (doc["options"]["k"], len(doc["colors"])) == (4, 4)
     again = process(Job("images", "a.jpg", etag), storage, settings)
     assert (again.status, again.reason) == ("skipped", "already_done")
+
+
+class ReplacedWhileProcessing(MemoryStorage):
+    """The object is uploaded again (``then`` bytes and metadata) right after the job's
+    GET: what happens when v2 arrives while v1 is being decoded."""
+
+    def __init__(self, then: bytes, metadata: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.then, self.then_metadata, self.replaced = then, metadata, False
+
+    def fetch(
+        self, bucket: str, key: str, max_bytes: int | None = None
+    ) -> tuple[bytes, ObjectInfo]:
+        fetched = super().fetch(bucket, key, max_bytes)
+        if not self.replaced and bucket == "images":
+            self.replaced = True
+            self.put(bucket, key, self.then, "image/jpeg", metadata=self.then_metadata)
+        return fetched
+
+
+def test_a_job_for_a_replaced_version_writes_nothing(
+    settings: Settings, photo_bytes: bytes
+) -> None:
+    storage = ReplacedWhileProcessing(b"v2 bytes")
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    outcome = process(Job("images", "a.jpg"), storage, settings)
+    assert (outcome.status, outcome.reason) == ("skipped", "superseded")
+    assert [key for bucket, key in storage.objects if bucket == "palettes"] == []
+
+
+def test_a_failure_of_a_replaced_version_is_not_stored(settings: Settings) -> None:
+    storage = ReplacedWhileProcessing(b"v2 bytes")
+    storage.put("images", "a.jpg", b"not an image", "image/jpeg")
+    outcome = process(Job("images", "a.jpg"), storage, settings)
+    assert (outcome.status, outcome.reason) == ("skipped", "superseded")
+    assert ("palettes", "a.jpg.json") not in storage.objects
+
+
+def test_same_bytes_with_another_k_during_processing_supersede_it(
+    settings: Settings, photo_bytes: bytes
+) -> None:
+    storage = ReplacedWhileProcessing(photo_bytes, {"palette-k": "4"})
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg", metadata={"palette-k": "3"})
+    outcome = process(Job("images", "a.jpg"), storage, settings)
+    assert (outcome.status, outcome.reason) == ("skipped", "superseded")
+
+
+def test_a_job_whose_image_went_while_processing_writes_nothing(
+    settings: Settings, photo_bytes: bytes
+) -> None:
+    class Deleted(MemoryStorage):
+        def head(self, bucket: str, key: str) -> ObjectInfo | None:
+            return None
+
+    storage = Deleted()
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    outcome = process(Job("images", "a.jpg"), storage, settings)
+    assert (outcome.status, outcome.reason) == ("skipped", "source_missing")
+    assert ("palettes", "a.jpg.json") not in storage.objects
+
+
+def test_a_failure_stored_without_a_get_records_the_uploads_options(
+    storage: MemoryStorage, settings: Settings
+) -> None:
+    """A timed-out or lost job's failure says what the upload asked for, so it can be
+    current; for a version that is no longer there, nothing is stored."""
+    storage.put("images", "a.jpg", b"x", "image/jpeg", metadata={"palette-k": "3"})
+    etag = storage.head("images", "a.jpg").etag  # type: ignore[union-attr]
+    found = failure_source(storage, settings, Job("images", "a.jpg", etag))
+    assert found is not None
+    source, k = found
+    assert (source["etag"], source["metadata"], k) == (etag, {"palette-k": "3"}, 3)
+    assert failure_source(storage, settings, Job("images", "a.jpg", "an-older-etag")) is None
+    assert failure_source(storage, settings, Job("images", "gone.jpg")) is None
