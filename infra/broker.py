@@ -13,7 +13,6 @@ without one is refused outright.
 from __future__ import annotations
 
 import filecmp
-import ipaddress
 import os
 import shutil
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from infra.processes import StackError
+from worker.bearer import is_loopback
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -154,19 +154,21 @@ def is_bundled(path: str) -> bool:
         return False
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def require_password(bind: str, password: str | None) -> None:
+    """The rule: a Redis listening beyond loopback always has a password.
+
+    Anyone who reaches an open Redis can read, drop or inject jobs (and, through
+    CONFIG, write files as the Redis user). Every path that starts a Redis on an
+    address calls this first; loopback-only without one is still allowed (a developer's
+    own Redis), though the stack always sets one anyway.
+    """
+    if not password and not is_loopback(bind):
+        raise StackError(f"refusing to start Redis on {bind} without a password")
 
 
 def write_config(path: Path, *, password: str, bind: str = "127.0.0.1") -> None:
     """The server's config file (0600): where it listens and the password it requires."""
-    if not password and not is_loopback(bind):
-        raise StackError(f"refusing to start Redis on {bind} without a password")
+    require_password(bind, password)
     lines = [f"bind {bind}", "protected-mode yes"]
     if password:
         lines.append(f'requirepass "{_config_quoted(password)}"')

@@ -172,3 +172,23 @@ def test_the_server_refuses_to_start_guarded_without_a_token(
     assert err.count("\n") == 1
     assert err.startswith("api_stub: ")
     assert "PALETTE_API_TOKEN" in err
+
+
+class LeakyQueue(FakeQueue):
+    """A broker whose failure message quotes its URL, password included (as redis-py's
+    connection errors can)."""
+
+    def ping(self) -> bool:
+        raise ConnectionError("Error connecting to redis://:hunter2-secret@10.0.0.9:6379/0")
+
+
+def test_healthz_never_shows_the_broker_url_or_its_password() -> None:
+    settings = Settings.from_env(
+        {"PALETTE_BROKER_URL": "redis://:hunter2-secret@10.0.0.9:6379/0"}
+    ).with_overrides(webhook_token=WEBHOOK_TOKEN)
+    client = Client(create_app(settings, MemoryStorage(), LeakyQueue()))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["broker"]["error"] == "ConnectionError"
+    assert "hunter2" not in response.text
+    assert "redis://" not in response.text

@@ -98,3 +98,13 @@ def test_with_host_moves_the_url_and_keeps_the_rest() -> None:
     url = "redis://:pw@127.0.0.1:6390/3"
     assert broker.with_host(url, "10.77.0.1") == "redis://:pw@10.77.0.1:6390/3"
     assert broker.with_host("redis://localhost/0", "10.77.0.1") == "redis://10.77.0.1:6379/0"
+
+
+@pytest.mark.parametrize("bind", ["0.0.0.0", "10.1.2.3", "::", "redis.example"])
+@pytest.mark.parametrize("password", ["", None])
+def test_the_rule_redis_beyond_loopback_has_a_password(bind: str, password: str | None) -> None:
+    """``require_password`` is the one rule every start of a Redis calls (stack --bind)."""
+    with pytest.raises(StackError, match=f"on {bind} without a password"):
+        broker.require_password(bind, password)
+    broker.require_password(bind, "pw")
+    broker.require_password("127.0.0.1", password)
