@@ -3,6 +3,8 @@
 Run:  .venv/bin/python benchmarks/bench_pipeline.py [--workers 1,2] [--seconds 20]
           [--images N] [--rate R] [--paced-only] [--pool prefork,threads,solo]
           [--variant NAME:--worker-flag,VAR=VALUE ...] [--repeat R]
+          [--compare-push-callbacks]  (variants "off": PALETTE_PUSH=0, no callbacks; "on":
+          push and signed callbacks to a receiver in this process, callback worker running)
 
 Starts its own stack (SeaweedFS, a private Redis, api_stub, Celery worker) in a temporary
 directory on free ports, and tears it down (data purged) at the end. For each worker
@@ -62,7 +64,11 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_CORPUS = ROOT / "benchmarks" / "corpus"
 PHOTOS = ("astronaut", "chelsea", "china", "coffee", "flower", "grace_hopper", "rocket")
-COMPONENTS = ("worker", "seaweedfs", "redis", "api_stub")
+COMPONENTS = ("worker", "seaweedfs", "redis", "api_stub", "callbacks")
+"""``callbacks`` (the callback worker) runs only with ``--compare-push-callbacks``."""
+CALLBACK_SECRET = "bench-callback-secret-0123456789"
+COMPARE_VARIANTS = ("off:PALETTE_PUSH=0,PALETTE_CALLBACK_URL=", "on:PALETTE_PUSH=1")
+"""Push (the Redis announcement) and signed callbacks both off, then both on."""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 UPLOAD_THREADS = 4
 POLL_INTERVAL_S = 0.010
@@ -252,7 +258,7 @@ class Bench:
 
 
 @contextmanager
-def running_stack(workers: int) -> Iterator[Bench]:
+def running_stack(workers: int, extra: dict[str, str] | None = None) -> Iterator[Bench]:
     """A private stack for the benchmark's lifetime; always torn down and its data purged."""
     import boto3
     import redis
@@ -261,7 +267,9 @@ def running_stack(workers: int) -> Iterator[Bench]:
     from infra.private_stack import private_stack
 
     with private_stack(
-        workers=workers, prefix="palette-bench-", settings={"PALETTE_SWEEP_INTERVAL": "0"}
+        workers=workers,
+        prefix="palette-bench-",
+        settings={"PALETTE_SWEEP_INTERVAL": "0", **(extra or {})},
     ) as stack:
         settings = stack.settings
         s3 = boto3.client(
@@ -283,6 +291,42 @@ def running_stack(workers: int) -> Iterator[Bench]:
         finally:
             client.close()
             s3.close()
+
+
+class Receiver:
+    """The web app behind ``PALETTE_CALLBACK_URL``: answers 204 to every POST, counts them."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        receiver = self
+        self.count = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.count += 1
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def settings(self) -> dict[str, str]:
+        port = self.server.server_address[1]
+        return {
+            "PALETTE_CALLBACK_URL": f"http://127.0.0.1:{port}/hook",
+            "PALETTE_CALLBACK_SECRET": CALLBACK_SECRET,
+        }
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 # ---------------------------------------------------------------- the client
@@ -737,6 +781,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="rounds over all configurations")
     parser.add_argument("--no-paced", action="store_true", help="max runs only")
     parser.add_argument("--paced-only", action="store_true", help="paced runs at --rate only")
+    parser.add_argument(
+        "--compare-push-callbacks",
+        action="store_true",
+        help="variants off (PALETTE_PUSH=0, no callback URL) and on (push, callbacks to a "
+        "receiver in this process), side by side",
+    )
     args = parser.parse_args(argv)
 
     photos = load_photos(args.corpus)
@@ -751,14 +801,16 @@ def main(argv: list[str] | None = None) -> int:
 
     configs = [
         Config(int(n), pool, *parse_variant(raw))
-        for raw in args.variant or ["base:"]
+        for raw in (COMPARE_VARIANTS if args.compare_push_callbacks else args.variant or ["base:"])
         for pool in args.pool.split(",")
         for n in args.workers.split(",")
     ]
     if args.paced_only and not args.rate:
         parser.error("--paced-only needs --rate")
     results: list[RunResult] = []
-    with running_stack(configs[0].workers) as bench:
+    receiver = Receiver() if args.compare_push_callbacks else None
+    extra = receiver.settings() if receiver is not None else None
+    with running_stack(configs[0].workers, extra) as bench:
         bench.restart_worker(configs[0])
         warm_up(bench, photos, configs[0].workers)
         idle = idle_cpu(bench)
@@ -770,6 +822,9 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
+    if receiver is not None:
+        receiver.close()
+        print(f"\ncallbacks received (signed POSTs, 204): {receiver.count}", file=sys.stderr)
     print_runs(results, inproc)
     print_confirmation(results)
     print_stages(results)

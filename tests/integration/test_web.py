@@ -271,3 +271,80 @@ def test_a_file_dropped_on_the_zone_is_uploaded(stack: Any, browser: Any) -> Non
     assert hexes == ["#1d4e89", "#f2c14e"]
     assert "drag-over" not in browser.find_element(_by_css(), "#drop-zone").get_attribute("class")
     assert _console_errors(browser) == []
+
+
+@pytest.fixture
+def guarded_api(stack: Any, tmp_path: Path) -> Iterator[str]:
+    """A second api_stub on the same stack that demands the token on loopback too
+    (``PALETTE_API_REQUIRE_TOKEN=1``: the page then behaves as it does beyond loopback)."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from infra.private_stack import free_port
+
+    port = free_port()
+    env = {**stack.env, "PALETTE_API_BIND": f"127.0.0.1:{port}", "PALETTE_API_REQUIRE_TOKEN": "1"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
+    log = (tmp_path / "guarded-api.log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "api_stub"], env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2)
+                break
+            except Exception:
+                assert proc.poll() is None, (tmp_path / "guarded-api.log").read_text()
+                assert time.monotonic() < deadline, "guarded api_stub did not start"
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+
+
+def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(
+    stack: Any, guarded_api: str, browser: Any, tmp_path: Path
+) -> None:
+    """First 401: the token dialog; a wrong token is refused with a message; the right
+    one goes to sessionStorage, the gallery loads, and an upload (bar via blob: URL
+    fetched with the token) completes without another prompt."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    token = stack.env["PALETTE_API_TOKEN"]
+    browser.get(guarded_api + "/")
+    dialog = browser.find_element(_by_css(), "#token-dialog")
+    WebDriverWait(browser, 10).until(lambda d: dialog.get_attribute("open") is not None)
+    field = browser.find_element(_by_css(), "#token-input")
+    field.send_keys("not-the-token")
+    browser.find_element(_by_css(), "#token-submit").click()
+    WebDriverWait(browser, 10).until(
+        lambda d: "refused" in d.find_element(_by_css(), "#token-message").text
+    )
+    assert dialog.get_attribute("open") is not None
+    field.send_keys(token)
+    browser.find_element(_by_css(), "#token-submit").click()
+    WebDriverWait(browser, 10).until(lambda d: dialog.get_attribute("open") is None)
+    stored = browser.execute_script("return sessionStorage.getItem('palette-api-token')")
+    assert stored == token
+    WebDriverWait(browser, 10).until(
+        lambda d: d.find_element(_by_css(), "#gallery-status").text != "Loading…"
+    )
+    assert "Could not load" not in browser.find_element(_by_css(), "#gallery-status").text
+
+    photo = tmp_path / "guarded.jpg"
+    shutil.copy(DATA / "chelsea.jpg", photo)
+    card = _upload(browser, photo)
+    assert card.get_attribute("data-status") == "done", card.text
+    bar = card.find_element(_by_css(), "img.bar")
+    WebDriverWait(browser, 10).until(
+        lambda d: d.execute_script("return arguments[0].naturalWidth", bar) == 300
+    )
+    assert bar.get_attribute("src").startswith("blob:")
+    assert dialog.get_attribute("open") is None  # asked once only
+    # the only errors are the expected 401s before the token was given
+    assert [e for e in _console_errors(browser) if "401" not in e] == []

