@@ -29,6 +29,7 @@ from fastapi import Depends, FastAPI, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 
+from api_stub.responses import status_response
 from worker.bearer import ENV_REQUIRE, ENV_TOKEN, BearerCheck, bearer_check, is_loopback, truthy
 
 SCHEME = HTTPBearer(auto_error=False, scheme_name="ApiToken", description=ENV_TOKEN)
@@ -95,9 +96,7 @@ class ApiAccess:
 
 def unauthorized() -> JSONResponse:
     """The one 401 body of every guarded route (and ``/events``, ``/metrics``)."""
-    return JSONResponse(
-        {"status": "unauthorized"}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
-    )
+    return status_response(401, "unauthorized", {"WWW-Authenticate": "Bearer"})
 
 
 def install(app: FastAPI) -> None:

@@ -49,6 +49,7 @@ from api_stub.limits import MAX_EVENT_BYTES, BodyLimit
 from api_stub.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from api_stub.metrics import ApiMetrics, redis_list_lengths
 from api_stub.push import ResultFeed, Waiters
+from api_stub.responses import RETRY_AFTER_S, StatusBody, status_response
 from api_stub.web import Presigner, add_web_routes, key_parameter
 from worker.bearer import bearer_check
 from worker.config import Settings
@@ -61,8 +62,6 @@ log = logging.getLogger(__name__)
 
 HEALTH_PROBE_KEY = ".palette-healthz"
 """HEAD of a key that need not exist proves the store answers and accepts our credentials."""
-
-RETRY_AFTER_S = "5"
 
 EVENT_THREADS = 8
 """Threads reserved for ``POST /events`` (parse and enqueue). Reads of results use
@@ -84,12 +83,6 @@ class EventsAccepted(BaseModel):
     enqueued: list[str]
     ignored: int
     ignored_reasons: dict[str, int]
-
-
-class StatusBody(BaseModel):
-    status: str
-    key: str | None = None
-    detail: str | None = None
 
 
 class HealthBody(BaseModel):
@@ -169,10 +162,6 @@ def _celery_enqueuer(settings: Settings) -> JobQueue:
     return Enqueuer(settings)
 
 
-def _status(code: int, status: str, headers: dict[str, str] | None = None, **extra: Any) -> Any:
-    return JSONResponse({"status": status, **extra}, status_code=code, headers=headers)
-
-
 class AsciiJSONResponse(JSONResponse):
     """JSON with every non-ASCII character escaped: a refusal may echo the client's
     input, and a lone surrogate in it cannot be encoded as UTF-8 (it would be a 500)."""
@@ -244,7 +233,7 @@ def _accept(enqueuer: JobQueue, body: bytes, input_bucket: str, metrics: ApiMetr
         parsed = parse_body(body, input_bucket)
     except EventFormatError as exc:
         metrics.received.labels(result="invalid_json").inc()
-        return _status(400, "invalid_json", detail=str(exc))
+        return status_response(400, "invalid_json", detail=str(exc))
     return _enqueue_all(enqueuer, parsed, metrics)
 
 
@@ -260,7 +249,7 @@ def _enqueue_all(enqueuer: JobQueue, parsed: Parsed, metrics: ApiMetrics) -> Any
         except BrokerUnavailable as exc:
             log.warning("event not accepted, broker unavailable: %s", exc)
             metrics.received.labels(result="broker_unavailable").inc()
-            return _status(
+            return status_response(
                 503, "broker_unavailable", {"Retry-After": RETRY_AFTER_S}, enqueued=enqueued
             )
         metrics.enqueued.labels(task=job.action).inc()
@@ -316,13 +305,15 @@ def _add_palette_route(
         """The result for ``s3://<input>/<key>``, as stored in ``<output>/<key>.json``."""
         reason = unsafe_key_reason(key)
         if reason is not None:
-            return _status(400, "invalid_key", key=key, detail=reason)
+            return status_response(400, "invalid_key", key=key, detail=reason)
 
         def read() -> Response:
             try:
                 return _palette_response(storage, settings, key, if_none_match)
             except StorageUnavailable:
-                return _status(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key)
+                return status_response(
+                    503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key
+                )
 
         if wait <= 0:
             return await anyio.to_thread.run_sync(read)
@@ -353,7 +344,7 @@ def _palette_response(
     it left: they are being removed)."""
     image = storage.head(settings.input_bucket, key)
     if image is None:
-        return _status(404, "not_found", {"Cache-Control": NEVER_STORE}, key=key)
+        return status_response(404, "not_found", {"Cache-Control": NEVER_STORE}, key=key)
     raw = _stored(storage, settings.output_bucket, result_keys(key)[0])
     document = _json_object(raw)
     current = is_current(document, image.etag, image.metadata, settings.default_k)
@@ -364,7 +355,7 @@ def _palette_response(
 
 def _pending(key: str, retry_after: str = "1") -> Response:
     headers = {"Retry-After": retry_after, "Cache-Control": NEVER_STORE}
-    response: Response = _status(202, "pending", headers, key=key)
+    response: Response = status_response(202, "pending", headers, key=key)
     return response
 
 

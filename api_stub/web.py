@@ -50,6 +50,7 @@ from pydantic import BaseModel, Field, create_model
 from api_stub.access import ApiAccess
 from api_stub.caching import cached
 from api_stub.events import unsafe_key_reason
+from api_stub.responses import RETRY_AFTER_S, StatusBody, status_response
 from worker.config import Settings
 from worker.errors import SourceMissing, StorageUnavailable
 from worker.jobs import result_keys
@@ -84,7 +85,6 @@ GALLERY_TTL_S = 5.0
 """The gallery's listing of the output bucket is reused this long (see ``ResultIndex``)."""
 
 GALLERY_MAX_LIMIT = 50
-RETRY_AFTER_S = "5"
 
 
 KEY_PATTERN = r"^(?!/)(?!.*//)(?!.*/$)(?!(?:.*/)?\.{1,2}(?:/|$))[^\x00-\x1f\x7f]+$"
@@ -186,17 +186,13 @@ def add_web_routes(
 ) -> None:
     """Mount the page and its routes; the presigner defaults to a lazy boto3 one, access
     to open (loopback)."""
-    # Imported here: api_stub.app imports this module, and one StatusBody model keeps
-    # the OpenAPI document to one schema for every {"status": …} error body.
-    from api_stub.app import StatusBody
-
     presigner = presigner if presigner is not None else S3Presigner(settings)
     access = access if access is not None else ApiAccess("127.0.0.1")
     index = ResultIndex(storage, settings.output_bucket)
     _add_page(app, settings)
-    _add_upload_route(app, settings, presigner, StatusBody, access)
-    _add_gallery_route(app, index, storage, settings.output_bucket, StatusBody, access)
-    _add_bar_route(app, storage, settings.output_bucket, StatusBody, access)
+    _add_upload_route(app, settings, presigner, access)
+    _add_gallery_route(app, index, storage, settings.output_bucket, access)
+    _add_bar_route(app, storage, settings.output_bucket, access)
 
 
 # --- the page --------------------------------------------------------------------------
@@ -326,13 +322,12 @@ def _add_upload_route(
     app: FastAPI,
     settings: Settings,
     presigner: Presigner,
-    status_body: type[BaseModel],
     access: ApiAccess,
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
         201: {"model": UploadTicket, "description": "POST fields, then the file, to url."},
-        413: {"model": status_body, "description": "Request body over 16 KiB."},
-        503: {"model": status_body, "description": "No credentials to sign with."},
+        413: {"model": StatusBody, "description": "Request body over 16 KiB."},
+        503: {"model": StatusBody, "description": "No credentials to sign with."},
         **access.responses(),
     }
 
@@ -349,7 +344,9 @@ def _add_upload_route(
                 UPLOAD_EXPIRES_S,
             )
         except Exception as exc:  # botocore's NoCredentialsError and friends
-            return _status(503, "cannot_sign", {"Retry-After": RETRY_AFTER_S}, detail=_name(exc))
+            return status_response(
+                503, "cannot_sign", {"Retry-After": RETRY_AFTER_S}, detail=_name(exc)
+            )
         ticket = UploadTicket(
             key=key,
             url=policy.url,
@@ -375,10 +372,6 @@ def _add_upload_route(
 def _name(exc: Exception) -> str:
     """The exception's type only: a signing error's text may quote configuration."""
     return type(exc).__name__
-
-
-def _status(code: int, status: str, headers: dict[str, str] | None = None, **extra: Any) -> Any:
-    return JSONResponse({"status": status, **extra}, status_code=code, headers=headers)
 
 
 # --- gallery ---------------------------------------------------------------------------
@@ -486,12 +479,11 @@ def _add_gallery_route(
     index: ResultIndex,
     storage: Storage,
     output_bucket: str,
-    status_body: type[BaseModel],
     access: ApiAccess,
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
         200: {"model": GalleryPage, "description": "Recent results, newest first."},
-        503: {"model": status_body, "description": "Storage unavailable."},
+        503: {"model": StatusBody, "description": "Storage unavailable."},
         **access.responses(),
     }
 
@@ -519,7 +511,7 @@ def _add_gallery_route(
             infos, more = index.page(limit, after)
             items = _documents(storage, output_bucket, infos)
         except StorageUnavailable:
-            return _status(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S})
+            return status_response(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S})
         next_cursor = encode_cursor(position(infos[-1])) if more and infos else None
         page = GalleryPage(items=items, next_cursor=next_cursor)
         return JSONResponse(page.model_dump())
@@ -542,15 +534,14 @@ def _add_bar_route(
     app: FastAPI,
     storage: Storage,
     output_bucket: str,
-    status_body: type[BaseModel],
     access: ApiAccess,
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
         200: {"content": {"image/png": {}}, "description": "The 300x50 bar PNG, with an ETag."},
         304: {"description": "If-None-Match names this bar: the client has it."},
-        400: {"model": status_body, "description": "A key that can never name an image."},
-        404: {"model": status_body, "description": "No bar (no result yet, or a failed one)."},
-        503: {"model": status_body, "description": "Storage unavailable."},
+        400: {"model": StatusBody, "description": "A key that can never name an image."},
+        404: {"model": StatusBody, "description": "No bar (no result yet, or a failed one)."},
+        503: {"model": StatusBody, "description": "Storage unavailable."},
         **access.responses(),
     }
 
@@ -568,11 +559,13 @@ def _add_bar_route(
         ETag, so a page that shows it again asks with If-None-Match and gets a 304."""
         reason = unsafe_key_reason(key)
         if reason is not None:
-            return _status(400, "invalid_key", key=key, detail=reason)
+            return status_response(400, "invalid_key", key=key, detail=reason)
         try:
             data = storage.get(output_bucket, result_keys(key)[1])
         except SourceMissing:
-            return _status(404, "not_found", key=key)
+            return status_response(404, "not_found", key=key)
         except StorageUnavailable:
-            return _status(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key)
+            return status_response(
+                503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key
+            )
         return cached(data, "image/png", if_none_match)

@@ -761,7 +761,7 @@ def load_photos(corpus: Path) -> list[bytes]:
     return [(corpus / f"{name}.jpg").read_bytes() for name in PHOTOS]
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--workers", default="1,2", help="worker concurrencies, e.g. 1,2")
@@ -787,6 +787,11 @@ def main(argv: list[str] | None = None) -> int:
         help="variants off (PALETTE_PUSH=0, no callback URL) and on (push, callbacks to a "
         "receiver in this process), side by side",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments()
     args = parser.parse_args(argv)
 
     photos = load_photos(args.corpus)

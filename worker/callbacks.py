@@ -115,7 +115,7 @@ def register(app: Any, settings: Settings, dead_letter: Any) -> Any:
         ignore_result=True,
     )
     def deliver(self: Any, body: str, key: str = "") -> dict[str, Any]:
-        from worker.tasks import full_jitter
+        from worker.celery_app import full_jitter
 
         url, secret = settings.callback_url, settings.callback_secret
         if not url or not secret:  # configuration changed since it was queued

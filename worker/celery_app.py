@@ -7,6 +7,8 @@ so producers never import Pillow or scikit-learn.
 
 from __future__ import annotations
 
+import random
+
 from celery import Celery
 
 from worker.config import Settings
@@ -74,6 +76,13 @@ def make_celery(settings: Settings) -> Celery:
             }
         }
     return app
+
+
+def full_jitter(retries: int, cap: float) -> float:
+    """A retry countdown drawn from [0, min(cap, 2 ** (retries + 1))] seconds: retries
+    spread out instead of arriving in waves (AWS's "full jitter"). Shared by every task
+    that retries by hand (``palette.process``, ``palette.callback``)."""
+    return random.uniform(0, min(float(cap), 2.0 ** (retries + 1)))
 
 
 BEAT_TICK_S = 5.0

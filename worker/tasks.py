@@ -364,14 +364,6 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
 
 def _backoff(retries: int) -> float:
     """Exponential backoff with full jitter, capped (the cap bounds the visibility timeout)."""
-    from worker.celery_app import RETRY_BACKOFF_MAX
+    from worker.celery_app import RETRY_BACKOFF_MAX, full_jitter
 
     return full_jitter(retries, RETRY_BACKOFF_MAX)
-
-
-def full_jitter(retries: int, cap: float) -> float:
-    """A countdown drawn from [0, min(cap, 2 ** (retries + 1))] seconds: retries spread
-    out instead of arriving in waves (AWS's "full jitter")."""
-    import random
-
-    return random.uniform(0, min(float(cap), 2.0 ** (retries + 1)))

@@ -32,13 +32,11 @@ from worker.errors import PaletteError
 EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 
 
-@click.group("palette", help="Colour palettes for images.")
-def palette() -> None:
-    pass
-
-
-for _command in (extract, submit, sweep, demo, stack_group, worker, beat, api):
-    palette.add_command(_command)
+palette = click.Group(
+    "palette",
+    help="Colour palettes for images.",
+    commands=[extract, submit, sweep, demo, stack_group, worker, beat, api],
+)
 
 
 def main(

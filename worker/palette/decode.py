@@ -488,6 +488,7 @@ def _build_transform(icc: bytes, mode: str) -> _Transform:
 
 @lru_cache(maxsize=1)
 def _lab_transform() -> ImageCms.ImageCmsTransform:
+    """CIELAB to sRGB, built on first use and kept for the process (~1 ms to build)."""
     lab = ImageCms.createProfile("LAB")
     return ImageCms.buildTransform(lab, _SRGB_PROFILE, "LAB", "RGB")
 

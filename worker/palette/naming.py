@@ -289,6 +289,8 @@ def hex_to_rgb(value: str) -> tuple[int, int, int]:
 
 @lru_cache(maxsize=1)
 def _css_table() -> tuple[list[str], npt.NDArray[np.float64]]:
+    """The CSS names and their CIELAB colours, computed on first use and kept for the
+    process: every palette names its colours against them."""
     names = sorted(CSS_COLORS)
     rgbs = np.array([hex_to_rgb(CSS_COLORS[n]) for n in names], dtype=np.uint8)
     return names, colorspace.srgb8_to_lab(rgbs)
@@ -296,6 +298,8 @@ def _css_table() -> tuple[list[str], npt.NDArray[np.float64]]:
 
 @lru_cache(maxsize=1)
 def _basic_table() -> tuple[list[str], npt.NDArray[np.float64]]:
+    """Each basic name per prototype and its OKLab colour, computed on first use and kept
+    for the process: every palette names its colours against them."""
     words = [w for w in BASIC_NAMES for _ in BASIC_PROTOTYPES[w]]
     rgbs = [hex_to_rgb(h) for w in BASIC_NAMES for h in BASIC_PROTOTYPES[w]]
     return words, colorspace.srgb8_to_oklab(np.array(rgbs, dtype=np.uint8))

@@ -64,10 +64,3 @@ def run(loglevel: str) -> int:
     sweep_when_scheduling(app)
     app.Beat(loglevel=loglevel, quiet=True).run()
     return 0
-
-
-if __name__ == "__main__":
-    from worker.cli import main
-    from worker.cli.services import beat
-
-    sys.exit(main(sys.argv[1:], "python -m worker.beat", beat))
