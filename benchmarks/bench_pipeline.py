@@ -24,7 +24,7 @@ restarted with it and warmed up:
   with HEAD (``--poll-every``; every 10 ms, backing off on old ones; the HEADs are
   counted: SeaweedFS pays ~0.5 ms of CPU for each).
 
-CPU per component is utime+stime from /proc/<pid>/stat for each process tree (the Celery
+CPU per component is utime+stime (psutil) for each process tree (the Celery
 pool children included), read before and after each run; the client is this process
 (rusage), kept light by uploading with presigned URLs over keep-alive connections. Next
 to it, the in-process throughput of ``worker.palette.extract`` on the same images, in
@@ -51,7 +51,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from concurrent.futures import Future, ThreadPoolExecutor  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
+from contextlib import contextmanager, suppress  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -69,7 +69,6 @@ COMPONENTS = ("worker", "seaweedfs", "redis", "api_stub", "callbacks")
 CALLBACK_SECRET = "bench-callback-secret-0123456789"
 COMPARE_VARIANTS = ("off:PALETTE_PUSH=0,PALETTE_CALLBACK_URL=", "on:PALETTE_PUSH=1")
 """Push (the Redis announcement) and signed callbacks both off, then both on."""
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 UPLOAD_THREADS = 4
 POLL_INTERVAL_S = 0.010
 POLL_BACKOFF = 0.2
@@ -79,38 +78,30 @@ DONE_TIMEOUT_S = 120.0
 # ---------------------------------------------------------------- CPU accounting
 
 
-def _stat(pid: int) -> list[str] | None:
-    from infra.processes import stat_fields
-
-    return stat_fields(pid)
-
-
 def tree_cpu_s(root: int) -> float:
     """CPU seconds of ``root`` and its live descendants, plus what it reaped (c-times)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat(int(entry))
-            if fields is not None:
-                children.setdefault(int(fields[1]), []).append(int(entry))
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        fields = _stat(pid)
-        if fields is None:
-            continue
-        total += int(fields[11]) + int(fields[12])
-        if pid == root:
-            total += int(fields[13]) + int(fields[14])
-        todo.extend(children.get(pid, []))
-    return total / CLK_TCK
+    import psutil
+
+    try:
+        top = psutil.Process(root)
+        times = top.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        descendants = top.children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    for process in descendants:
+        with suppress(psutil.Error):  # it ended meanwhile
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def machine_busy_s() -> float:
     """CPU seconds the whole machine spent busy (all processes, everyone's tests too)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    return (sum(values[:8]) - idle) / CLK_TCK
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + t.steal
 
 
 def self_cpu_s() -> float:
@@ -640,7 +631,7 @@ def print_stages(results: list[RunResult]) -> None:
 
 
 def print_cpu(results: list[RunResult]) -> None:
-    print("\nCPU per image (ms) and CPU use (% of one core) per component, /proc utime+stime")
+    print("\nCPU per image (ms) and CPU use (% of one core) per component, utime+stime")
     names = [*COMPONENTS, "client"]
     print(
         f"{'run':<6} {'wk':>2} {'config':<14} "

@@ -3,8 +3,8 @@
 Why the care: the stack outlives the command that starts it, so its processes must be
 detached (own session, no parent to reap them) and found again later from a pid file.
 A pid alone is not proof of life: a stopped process can linger as a zombie, and a pid can
-be reused by an unrelated process. Liveness therefore reads ``/proc/<pid>/stat`` and
-compares the process start time recorded when we spawned it.
+be reused by an unrelated process. Liveness therefore asks psutil for the process's
+state and compares its start time with the one recorded when we spawned it.
 """
 
 from __future__ import annotations
@@ -21,9 +21,16 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 _DETACH = Path(__file__).with_name("_detach.py")
-_GONE_STATES = {"Z", "X", "x"}
+_GONE_STATES = {psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD}
+# Start times are compared with this slack: psutil derives them from the boot time, which
+# the kernel re-computes from the wall clock, so a clock adjustment can shift them slightly.
+# A pid is reused only after the pid space wraps, never within a second of the first start.
+SAME_START_S = 1.0
 
 
 class StackError(Exception):
@@ -32,59 +39,77 @@ class StackError(Exception):
 
 @dataclass(frozen=True)
 class Proc:
-    """A process we started: its pid and kernel start time (clock ticks since boot)."""
+    """A process we started: its pid and start time (seconds since the epoch)."""
 
     pid: int
-    start_ticks: int
+    started: float
 
-    def to_dict(self) -> dict[str, int]:
-        return {"pid": self.pid, "start_ticks": self.start_ticks}
+    def to_dict(self) -> dict[str, float]:
+        return {"pid": self.pid, "started": self.started}
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, object] | None) -> Proc | None:
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> Proc | None:
+        """Read a state file; one written before psutil (``start_ticks``: clock ticks since
+        boot) still names its processes, so ``stack down`` after an upgrade stops them."""
         if not raw:
             return None
-        return cls(pid=int(raw["pid"]), start_ticks=int(raw["start_ticks"]))  # type: ignore[call-overload]
+        if "started" in raw:
+            return cls(pid=int(raw["pid"]), started=float(raw["started"]))
+        since_boot = int(raw["start_ticks"]) / os.sysconf("SC_CLK_TCK")
+        return cls(pid=int(raw["pid"]), started=psutil.boot_time() + since_boot)
 
 
-# --- /proc ------------------------------------------------------------------------------
+# --- processes (psutil) -----------------------------------------------------------------
 
 
-def stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
+def started(pid: int) -> float | None:
+    """When the process started (seconds since the epoch); with the pid it names one
+    process for good. None when there is no such process."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
         return None
-    return raw[raw.rindex(")") + 2 :].split()
 
 
-def start_ticks(pid: int) -> int | None:
-    """The process start time; together with the pid it names one process for good."""
-    fields = stat_fields(pid)
-    return None if fields is None else int(fields[19])
+def running(pid: int) -> bool:
+    """The pid names a process that is not a zombie (whoever it is)."""
+    try:
+        return psutil.Process(pid).status() not in _GONE_STATES
+    except psutil.Error:
+        return False
 
 
 def is_alive(proc: Proc | None) -> bool:
     """True when the process exists, is not a zombie, and is the one we started."""
     if proc is None:
         return False
-    fields = stat_fields(proc.pid)
-    if fields is None or fields[0] in _GONE_STATES:
+    try:
+        process = psutil.Process(proc.pid)
+        gone = process.status() in _GONE_STATES
+        return not gone and abs(process.create_time() - proc.started) < SAME_START_S
+    except psutil.Error:
         return False
-    return int(fields[19]) == proc.start_ticks
 
 
 def group_members(pgid: int) -> list[int]:
     """Live pids in a process group: a component's children share its session and group."""
     members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for process in psutil.process_iter(["status"]):
+        if process.info["status"] in _GONE_STATES:
             continue
-        fields = stat_fields(int(entry.name))
-        if fields is not None and fields[0] not in _GONE_STATES and int(fields[2]) == pgid:
-            members.append(int(entry.name))
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # gone meanwhile
+            if os.getpgid(process.pid) == pgid:
+                members.append(process.pid)
     return members
+
+
+def children(pid: int) -> list[int]:
+    """Live direct children of ``pid`` (a Celery worker's pool processes)."""
+    try:
+        kids = psutil.Process(pid).children()
+    except psutil.Error:
+        return []
+    return [kid.pid for kid in kids if running(kid.pid)]
 
 
 # --- spawning ---------------------------------------------------------------------------
@@ -109,10 +134,10 @@ def spawn(command: Sequence[str], *, cwd: Path, log_path: Path, env: Mapping[str
     if done.returncode != 0:
         raise StackError(f"cannot start {command[0]}: {done.stderr.strip() or done.stdout}")
     pid = int(done.stdout.strip())
-    ticks = start_ticks(pid)
-    if ticks is None:
+    since = started(pid)
+    if since is None:
         raise StackError(f"{command[0]} exited at once; see {log_path}")
-    return Proc(pid, ticks)
+    return Proc(pid, since)
 
 
 def rotate_log(log_path: Path) -> None:

@@ -65,15 +65,9 @@ def kill_group(proc: Any) -> None:
 
 def children(pid: int) -> list[int]:
     """Live direct children of ``pid`` (a Celery worker's pool processes, when beat is off)."""
-    from pathlib import Path
+    from infra.processes import children as live_children
 
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat(int(entry.name))
-            if fields and fields[0] not in "ZX" and int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
+    return live_children(pid)
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
@@ -87,15 +81,9 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:
 
 
 def _alive(pid: int) -> bool:
-    fields = _stat(pid)
-    return fields is not None and fields[0] not in "ZX"
+    from infra.processes import running
 
-
-def _stat(pid: int) -> list[str] | None:
-    """State, ppid, ... of /proc/<pid>/stat (after the command name), or None if gone."""
-    from infra.processes import stat_fields
-
-    return stat_fields(pid)
+    return running(pid)
 
 
 def flush_redis(url: str) -> None:

@@ -23,7 +23,7 @@ from infra.processes import (
     pick_port_pair,
     port_free,
     spawn,
-    start_ticks,
+    started,
     stop_all,
     wait_until,
 )
@@ -148,17 +148,17 @@ def test_only_a_local_broker_can_be_started() -> None:
 
 
 def test_liveness_checks_the_start_time_not_just_the_pid() -> None:
-    me = Proc(os.getpid(), start_ticks(os.getpid()) or 0)
+    me = Proc(os.getpid(), started(os.getpid()) or 0)
     assert is_alive(me)
-    assert not is_alive(Proc(me.pid, me.start_ticks + 1)), "a reused pid is not our process"
+    assert not is_alive(Proc(me.pid, me.started + 5)), "a reused pid is not our process"
     assert not is_alive(None)
 
 
 def test_a_zombie_counts_as_gone() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
-    ticks = start_ticks(child.pid)
-    assert ticks is not None
-    proc = Proc(child.pid, ticks)
+    since = started(child.pid)
+    assert since is not None
+    proc = Proc(child.pid, since)
     try:
         # it exits at once but stays a zombie until waited for
         assert wait_until(lambda: not is_alive(proc), timeout=10)
@@ -258,7 +258,7 @@ def test_no_local_worker_leaves_the_one_beat_on_its_own(tmp_path: Path) -> None:
 def test_beat_readiness_is_its_starting_line(tmp_path: Path) -> None:
     state = make_state(tmp_path)
     prepare_dir(tmp_path)
-    state.procs["beat"] = Proc(os.getpid(), start_ticks(os.getpid()) or 0)
+    state.procs["beat"] = Proc(os.getpid(), started(os.getpid()) or 0)
     state.log_path("beat").write_text("INFO celery.beat: beat: Starting...\n")
     assert components.BEAT.ready(state)
 
