@@ -44,7 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api_stub.access import ApiAccess, install, unauthorized
 from api_stub.caching import NEVER_STORE, cached
-from api_stub.events import EventFormatError, Parsed, parse_body, unsafe_key_reason
+from api_stub.events import EventFormatError, Parsed, parse_body
 from api_stub.limits import MAX_EVENT_BYTES, BodyLimit
 from api_stub.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from api_stub.metrics import ApiMetrics, redis_list_lengths
@@ -55,7 +55,7 @@ from worker.bearer import bearer_check
 from worker.config import Settings
 from worker.errors import BrokerUnavailable, SourceMissing, StorageUnavailable
 from worker.freshness import is_current
-from worker.jobs import Job, result_keys
+from worker.jobs import Job, result_keys, unsafe_key_reason
 from worker.storage import Storage, make_storage
 
 log = logging.getLogger(__name__)

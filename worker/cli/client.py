@@ -37,7 +37,7 @@ def client_settings() -> Settings:
     return Settings.from_env(env)
 
 
-class _UploadK(click.ParamType):
+class _UploadK(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
     """-k of submit: what the worker accepts in ``x-amz-meta-palette-k``, checked before
     anything is uploaded (``worker.upload_options.parse_upload_k``)."""
 

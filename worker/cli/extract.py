@@ -19,7 +19,7 @@ from worker.errors import InternalError, PaletteError, SourceMissing, TooLarge
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class _K(click.ParamType):
+class _K(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
     """-k: an integer or ``auto`` (``worker.palette.options.parse_k``)."""
 
     name = "K|auto"
