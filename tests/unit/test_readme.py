@@ -37,3 +37,16 @@ def test_the_two_commands_are_there_and_ci_runs_the_test_one() -> None:
 def test_pictures_the_readme_shows_exist() -> None:
     for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README):
         assert (ROOT / target).is_file(), target
+
+
+def _layout() -> str:
+    return README.split("## Layout", 1)[1].split("\n## ", 1)[0]
+
+
+def test_layout_shows_each_seam_and_the_files_it_names_exist() -> None:
+    layout = _layout()
+    for seam in ("An output", "A colour space", "An object store", "An event source"):
+        assert f"**{seam}**" in layout
+    named = re.findall(r"`([\w/]+\.py)`", layout)
+    assert named
+    assert [path for path in named if not (ROOT / path).is_file()] == []
