@@ -93,16 +93,20 @@ def lloyd(features: FloatArray, weights: FloatArray, init: FloatArray, max_iter:
     Called through its Cython kernel, ``_kmeans_single_lloyd``, the loop ``KMeans.fit``
     runs: ``fit`` adds ~1 ms of validation, centring and thread-pool set-up around a
     loop that takes ~0.1 ms on a few thousand bins. The kernel is private to scikit-learn,
-    so a version without it falls back to ``KMeans.fit`` with the same settings (tol=0:
+    so a version without it, or one whose kernel raises (a changed signature), falls back
+    to ``KMeans.fit`` with the same settings (tol=0:
     both stop at the same iteration; tests/unit/worker/palette/test_cluster.py checks they agree).
     """
     kernel = _lloyd_kernel()
     if kernel is not None:
-        _, _, centres, _ = kernel(
-            features, weights, np.array(init, dtype=np.float64), max_iter=max_iter, tol=0.0,
-            n_threads=1,
-        )  # fmt: skip
-        return np.asarray(centres, dtype=np.float64)
+        try:
+            _, _, centres, _ = kernel(
+                features, weights, np.array(init, dtype=np.float64), max_iter=max_iter,
+                tol=0.0, n_threads=1,
+            )  # fmt: skip
+            return np.asarray(centres, dtype=np.float64)
+        except Exception:  # a private signature may change in any release: the public path
+            pass
     return lloyd_public(features, weights, init, max_iter)
 
 
@@ -131,7 +135,7 @@ def _lloyd_kernel() -> Any:
     under load, identical centres)."""
     try:
         from sklearn.cluster._kmeans import _kmeans_single_lloyd
-    except ImportError:
+    except Exception:  # private: gone, renamed or broken in any release
         return None
     return getattr(_kmeans_single_lloyd, "__wrapped__", _kmeans_single_lloyd)
 

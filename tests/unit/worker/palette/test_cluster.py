@@ -25,6 +25,21 @@ def test_private_lloyd_kernel_agrees_with_public_kmeans() -> None:
     assert np.allclose(fast, public, atol=1e-9)
 
 
+def test_a_broken_private_kernel_falls_back_to_public_kmeans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A scikit-learn release that changes the private kernel's signature still clusters."""
+    points, weights = _blobs()
+    init = points[[0, 300, 600]] + 5.0
+
+    def changed_signature(*args: object, **kwargs: object) -> None:
+        raise TypeError("_kmeans_single_lloyd() got an unexpected keyword argument 'tol'")
+
+    monkeypatch.setattr(cluster, "_lloyd_kernel", lambda: changed_signature)
+    public = cluster.lloyd_public(points, weights, init, max_iter=10)
+    assert np.allclose(cluster.lloyd(points, weights, init, max_iter=10), public, atol=1e-9)
+
+
 def test_lloyd_finds_weighted_means_of_separated_blobs() -> None:
     points, weights = _blobs()
     centres = cluster.lloyd(points, weights, points[[0, 300, 600]], max_iter=20)
