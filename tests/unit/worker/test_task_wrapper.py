@@ -12,7 +12,7 @@ from worker import tasks
 from worker.celery_app import make_celery
 from worker.config import Settings
 from worker.jobs import Job
-from worker.storage import MemoryStorage
+from worker.storage import MemoryStorage, ObjectInfo
 
 NO_REDIS = "redis://127.0.0.1:9/0"
 
@@ -20,7 +20,10 @@ NO_REDIS = "redis://127.0.0.1:9/0"
 class BuggyStorage(MemoryStorage):
     """A download that hits a bug (not a storage error): an unexpected exception."""
 
-    def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
+    def fetch(
+        self, bucket: str, key: str, max_bytes: int | None = None
+    ) -> tuple[bytes, ObjectInfo]:
+        """The download the worker makes (``fetch``: bytes and version in one request)."""
         raise ZeroDivisionError("a bug")
 
 
