@@ -27,7 +27,9 @@ import redis
 import uvicorn
 
 from api_stub.app import create_app
+from worker import __version__
 from worker.config import Settings
+from worker.freshness import expected_options
 from worker.jobs import QUEUE_NAME, TASK_NAME
 from worker.storage import MemoryStorage
 
@@ -178,7 +180,13 @@ def test_palettes_404_202_200(broker: redis.Redis) -> None:
         storage.put("images", KEY, b"\x89PNG...", "image/png")
         assert http.get(path).json() == {"status": "pending", "key": KEY}
         etag = storage.head("images", KEY).etag  # type: ignore[union-attr]
-        document = {"schema_version": 1, "status": "done", "source": {"etag": etag}}
+        document = {  # current by worker.freshness: this ETag, version and default options
+            "schema_version": 1,
+            "status": "done",
+            "source": {"etag": etag, "metadata": {}},
+            "options": expected_options({}, 5),
+            "worker": {"version": __version__},
+        }
         storage.put("palettes", KEY + ".json", json.dumps(document).encode(), "application/json")
         response = http.get(path)
         health = http.get("/healthz")
