@@ -6,7 +6,7 @@ For each worker concurrency, a private stack (SeaweedFS, its own Redis, api_stub
 worker) in a temporary directory; ``--images`` distinct corpus photos are uploaded one
 after another and the run ends when every one has its current result. Printed per run:
 
-* CPU ms per image of each component's process tree (utime+stime from /proc, read
+* CPU ms per image of each component's process tree (utime+stime from psutil, read
   before the first upload and after the last result), and images/s;
 * Redis commands per image by command (``INFO commandstats`` before/after) and bytes
   per image in and out (``INFO stats`` total_net_input/output_bytes).

@@ -215,15 +215,6 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
-    """Something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def pick_port_pair(
     taken: set[int], *, low: int = 15000, high: int = 22000, host: str = "127.0.0.1"
 ) -> int:

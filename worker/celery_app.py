@@ -30,8 +30,10 @@ the hard time limit (60 + 90 s); any shorter and healthy tasks would run twice. 
 longer: it is also how long the message of a worker whose *main* process died (SIGKILL,
 OOM, power loss) stays invisible. A killed pool child is different: the main process
 sees it die and requeues at once (``task_reject_on_worker_lost``). Messages lost with
-Redis itself (it keeps no snapshot) come back only through ``sweep``, which the worker
-running beat also does at start-up, so a restarted stack recovers in seconds.
+Redis itself (its append-only file, fsynced every second, bounds a restart's loss to
+about a second of queue; a Redis lost with its disk loses all) come back only through
+``sweep``, which the worker running beat also does at start-up, so a restarted stack
+recovers in seconds.
 """
 RESTORE_INTERVAL = 10
 """Seconds between a consumer's scans for messages past the visibility timeout (kombu

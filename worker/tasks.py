@@ -1,7 +1,8 @@
 """The palette job as a pipeline of named stages, and its thin Celery wrapper.
 
-``process`` is a plain function of (job, storage, settings): head → skip if stale or
-already done → download → extract → render → put PNG → put JSON. Permanent errors end
+``process`` is a plain function of (job, storage, settings): GET the source (existence,
+version and bytes in one request) → skip if stale or already current → extract → render
+→ HEAD the source (skip if superseded) → put PNG → put JSON. Permanent errors end
 in a stored failed JSON; transient errors propagate so the Celery wrapper retries them.
 Output keys depend only on the input key, so a redelivered job overwrites, never adds.
 """

@@ -29,13 +29,12 @@ from infra.processes import (
     StackError,
     group_members,
     is_alive,
-    port_answers,
     running,
     wait_until,
 )
 from infra.state import load
 from tests.integration.conftest import UP_TIMEOUT, free_port, stack_environ
-from tests.integration.helpers import flush_redis
+from tests.integration.helpers import flush_redis, port_answers
 from worker.cli import main as cli_main
 from worker.config import Settings
 

@@ -1,11 +1,11 @@
 """Object storage behind one small seam, and the one place a client is built.
 
-    Storage        the protocol: head · fetch · get · put · list   (worker.storage.base)
+    Storage        the protocol: head · fetch · get · put · delete · list   (worker.storage.base)
     MemoryStorage  a dict, for unit tests of the layers above      (worker.storage.memory)
     S3Storage      any S3 server, through boto3/botocore            (worker.storage.s3)
     make_storage   Settings → the Storage every process uses
 
-Adding an object store (GCS, Azure, a local directory) means one class with the five
+Adding an object store (GCS, Azure, a local directory) means one class with the six
 methods of ``Storage``, raising the package's errors (``SourceMissing`` for an absent
 object, ``StorageUnavailable`` for anything transient), a branch in ``make_storage``, and
 a fixture in ``tests/integration/test_storage_contract.py`` so the shared cases run on it.
