@@ -17,8 +17,9 @@ import click
 
 from worker.cli.extract import expand
 from worker.cli.output import Progress, format_table, write_json
+from worker.cli.params import KType
 from worker.config import Settings
-from worker.errors import PaletteError
+from worker.upload_options import parse_upload_k
 
 if TYPE_CHECKING:
     from worker.palette.options import K
@@ -37,21 +38,6 @@ def client_settings() -> Settings:
     return Settings.from_env(env)
 
 
-class _UploadK(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
-    """-k of submit: what the worker accepts in ``x-amz-meta-palette-k``, checked before
-    anything is uploaded (``worker.upload_options.parse_upload_k``)."""
-
-    name = "K|auto"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from worker.upload_options import parse_upload_k
-
-        try:
-            return parse_upload_k(str(value))
-        except PaletteError as exc:
-            self.fail(exc.message, param, ctx)
-
-
 @click.command("submit", help="Upload images to the input bucket and wait for their results.")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option(
@@ -65,7 +51,7 @@ class _UploadK(click.ParamType):  # type: ignore[type-arg]  # generic from click
     "-k",
     "--k",
     "k",
-    type=_UploadK(),
+    type=KType(parse_upload_k),  # checked before anything is uploaded
     default=None,
     help="Colours 1-32, or auto; sent as the upload's x-amz-meta-palette-k "
     "(default: the deployment's PALETTE_DEFAULT_K).",

@@ -8,36 +8,36 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from worker.cli.output import Progress, dump, error, format_csv, format_table, write_json
+from worker.cli.params import KType
 from worker.config import Settings
 from worker.errors import InternalError, PaletteError, SourceMissing, TooLarge
+
+if TYPE_CHECKING:
+    from worker.palette.options import K
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class _K(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2
-    """-k: an integer or ``auto`` (``worker.palette.options.parse_k``)."""
+def _parse_k(text: str) -> K:
+    """``worker.palette.options.parse_k``, imported on use: the palette core (and
+    scikit-learn with it) loads only when a command needs it, not for ``--help``."""
+    from worker.palette.options import parse_k
 
-    name = "K|auto"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        from worker.palette.options import parse_k
-
-        try:
-            return parse_k(value)
-        except PaletteError as exc:
-            self.fail(exc.message, param, ctx)
+    return parse_k(text)
 
 
 @click.command(
     "extract", help="Palette of local image files, folders or globs; no services needed."
 )
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
-@click.option("-k", "--k", "k", type=_K(), default=None, help="Colours (default 5), or auto.")
+@click.option(
+    "-k", "--k", "k", type=KType(_parse_k), default=None, help="Colours (default 5), or auto."
+)
 @click.option(
     "--color-space",
     default=None,
