@@ -14,21 +14,42 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
-from worker import document, freshness, palette, upload_options
+from celery.exceptions import SoftTimeLimitExceeded
+
+from worker import callbacks, document, freshness, palette, upload_options
+from worker.celery_app import RETRY_BACKOFF_MAX, full_jitter
 from worker.config import Settings
+from worker.enqueue import Enqueuer
 from worker.errors import (
+    BrokerUnavailable,
+    InternalError,
     InvalidOptions,
     PaletteError,
     PermanentError,
     ProcessingTimeout,
     SourceMissing,
+    TransientError,
+    WorkerLost,
 )
-from worker.jobs import Job, result_keys, unsafe_key_reason
+from worker.jobs import (
+    REMOVE_TASK_NAME,
+    SWEEP_TASK_NAME,
+    TASK_NAME,
+    Job,
+    result_keys,
+    unsafe_key_reason,
+)
+from worker.ledger import Ledger
+from worker.metrics import JobMetrics
+from worker.notify import REMOVED, Announcer
 from worker.palette import render
 from worker.palette.options import K
+from worker.removal import remove_results
 from worker.storage import ObjectInfo, Storage, get_json
+from worker.sweep import sweep as sweep_bucket
 
 log = logging.getLogger(__name__)
 
@@ -205,125 +226,14 @@ MAX_DELIVERIES = 3
 
 def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage]) -> Any:
     """Register the ``palette.process``, ``palette.remove``, ``palette.sweep`` and
-    ``palette.callback`` tasks on ``app`` (on this app only: ``shared=False``); clients are
-    built per process. Every stored result is announced (``worker.notify``) and, with
-    ``PALETTE_CALLBACK_URL``, queued for its callback (``worker.callbacks``), after its
-    write and never in its way."""
-    from celery.exceptions import SoftTimeLimitExceeded
-
-    from worker import callbacks
-    from worker.celery_app import RETRY_BACKOFF_MAX
-    from worker.errors import BrokerUnavailable, InternalError, TransientError, WorkerLost
-    from worker.jobs import REMOVE_TASK_NAME, SWEEP_TASK_NAME, TASK_NAME
-    from worker.ledger import Ledger
-    from worker.metrics import JobMetrics
-    from worker.notify import REMOVED, Announcer
-
-    clients: dict[str, Any] = {}
-
-    def metrics() -> JobMetrics:
-        """Built in the process that runs jobs (a pool child), where its files belong."""
-        if "metrics" not in clients:
-            clients["metrics"] = JobMetrics()
-        return clients["metrics"]
-
-    def observe(outcome: Outcome) -> None:
-        metrics().observe(outcome.status, outcome.reason, outcome.timings_ms, outcome.bytes_in)
-
-    def storage() -> Storage:
-        if "storage" not in clients:
-            clients["storage"] = storage_factory()
-        return clients["storage"]
-
-    def ledger() -> Ledger:
-        if "ledger" not in clients:
-            clients["ledger"] = Ledger.from_url(settings.broker_url)
-        return clients["ledger"]
-
-    def start_attempt(job_id: str) -> int:
-        """Count this start; while Redis is away, count it as the first (no poison image
-        is made by a broker outage, and the job must not fail with it)."""
-        try:
-            return ledger().start_attempt(job_id)
-        except BrokerUnavailable as exc:
-            log.warning("job %s: attempt not counted: %s", job_id, exc.message)
-            return 1
-
-    def finish(job_id: str) -> None:
-        """Clear the counter; if Redis is away, it expires on its own (ATTEMPTS_TTL_S)."""
-        try:
-            ledger().finish(job_id)
-        except BrokerUnavailable as exc:
-            log.warning("job %s: attempt counter left to expire: %s", job_id, exc.message)
-
-    def dead_letter(job: dict[str, Any], reason: str) -> None:
-        try:
-            ledger().dead_letter(job, reason)
-        except BrokerUnavailable as exc:
-            log.error("job %s: dead letter lost (%s): %s", job.get("key"), reason, exc.message)
-
-    def announcer() -> Announcer:
-        if "announcer" not in clients:
-            clients["announcer"] = Announcer(
-                ledger().redis, settings.output_bucket, enabled=settings.push
-            )
-        return clients["announcer"]
-
-    def stored(key: str, outcome: Outcome) -> None:
-        """After the last write, outside it: wake the long-polls, queue the callback."""
-        if outcome.stored is None:
-            return
-        announcer().announce(key, outcome.status)
-        callbacks.send(app, settings, outcome.stored, key)
+    ``palette.callback`` tasks on ``app`` (on this app only: ``shared=False``) and return
+    the process task. Each task is a thin Celery shell over a ``Runner`` method, so what a
+    task does reads as plain code; the runner's clients are built per process."""
+    runner = Runner(app, settings, storage_factory)
 
     @app.task(name=TASK_NAME, bind=True, max_retries=MAX_RETRIES, shared=False)
     def process_task(self: Any, job: dict[str, Any]) -> dict[str, str]:
-        """Every execution that ends (not killed, not retried) logs exactly one line,
-        ``job <id> done|failed <code>|skipped <reason>``: operators and the chaos
-        benchmark count work from it."""
-        parsed = Job.from_message(job)
-        if start_attempt(parsed.id) > MAX_DELIVERIES:
-            return _give_up(parsed, WorkerLost("the image stopped its worker repeatedly"))
-        try:
-            outcome = process(parsed, storage(), settings)
-        except SoftTimeLimitExceeded:
-            return _give_up(parsed, ProcessingTimeout("processing exceeded the time limit"))
-        except TransientError as exc:
-            if self.request.retries >= MAX_RETRIES:
-                dead_letter(job, exc.code)
-                return _give_up(parsed, exc)
-            finish(parsed.id)
-            observe(Outcome(parsed.id, "retried", exc.code))
-            raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
-        except Exception as exc:  # a bug: the upload still gets a result, and no retry loop
-            log.exception("job %s: unexpected %s", parsed.id, type(exc).__name__)
-            return _give_up(parsed, InternalError(f"internal error ({type(exc).__name__})"))
-        finish(parsed.id)
-        stored(parsed.key, outcome)
-        observe(outcome)
-        log.info("job %s %s %s host=%s", parsed.id, outcome.status, outcome.reason, document.host())
-        return outcome.as_dict()
-
-    def _give_up(parsed: Job, error: PaletteError) -> dict[str, str]:
-        """Final failure: store it if storage allows (it may be what failed), then ack."""
-        failed = None
-        try:
-            if (found := failure_source(storage(), settings, parsed)) is not None:
-                source, k = found
-                failed = store_failure(storage(), settings, parsed, source, error, k)
-            else:
-                log.info("job %s: %s changed or went; failure not stored", parsed.id, parsed.key)
-        except TransientError:
-            log.warning("job %s: could not store its failure; it stays dead-lettered", parsed.id)
-        finish(parsed.id)
-        outcome = Outcome(parsed.id, "failed", error.code, stored=failed)
-        stored(parsed.key, outcome)
-        observe(outcome)
-        log.info("job %s failed %s host=%s", parsed.id, error.code, document.host())
-        return outcome.as_dict()
-
-    def requeue(job: Job) -> None:
-        app.send_task(job.task_name, kwargs={"job": job.to_message()}, task_id=job.id)
+        return runner.process(self, job)
 
     @app.task(
         name=REMOVE_TASK_NAME,
@@ -335,36 +245,150 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
         max_retries=MAX_RETRIES,
     )
     def remove_task(job: dict[str, Any]) -> dict[str, str]:
-        """An image is gone: its results go too (``worker.removal``). What the sweep
-        would find later, done now, so the API stops answering for it in seconds."""
-        from worker.removal import remove_results
-
-        parsed = Job.from_message(job)
-        if unsafe_key_reason(parsed.key) is not None:
-            return Outcome(parsed.id, "skipped", "unsafe_key").as_dict()
-        reason = remove_results(storage(), settings, parsed.key, requeue)
-        status = "skipped" if reason == "image_exists" else "removed"
-        if status == "removed":
-            announcer().announce(parsed.key, REMOVED)
-        log.info("job %s %s %s host=%s", parsed.id, status, reason, document.host())
-        return Outcome(parsed.id, status, reason).as_dict()
+        return runner.remove(job)
 
     @app.task(name=SWEEP_TASK_NAME, ignore_result=True, shared=False)
     def sweep_task() -> dict[str, int]:
-        """Recover lost events: enqueue every input object without a current result."""
-        from worker.enqueue import Enqueuer
-        from worker.sweep import sweep
+        return runner.sweep()
 
-        report = sweep(storage(), settings, Enqueuer(settings, celery=app).enqueue)
+    callbacks.register(app, settings, runner.dead_letter)
+    return process_task
+
+
+class Runner:
+    """What the registered tasks do, around ``process``: count deliveries, retry or give
+    up, store final failures, announce every stored result (``worker.notify``) and, with
+    ``PALETTE_CALLBACK_URL``, queue its callback (``worker.callbacks``) after its write
+    and never in its way. Clients are built on first use, in the process that runs the
+    jobs (a pool child, after the fork), and kept on the instance, not the module."""
+
+    def __init__(
+        self, app: Any, settings: Settings, storage_factory: Callable[[], Storage]
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self._storage_factory = storage_factory
+
+    @cached_property
+    def storage(self) -> Storage:
+        return self._storage_factory()
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger.from_url(self.settings.broker_url)
+
+    @cached_property
+    def metrics(self) -> JobMetrics:
+        """Built in the process that runs jobs (a pool child), where its files belong."""
+        return JobMetrics()
+
+    @cached_property
+    def announcer(self) -> Announcer:
+        return Announcer(self.ledger.redis, self.settings.output_bucket, enabled=self.settings.push)
+
+    def process(self, task: Any, job: dict[str, Any]) -> dict[str, str]:
+        """The ``palette.process`` task. Every execution that ends (not killed, not
+        retried) logs exactly one line, ``job <id> done|failed <code>|skipped <reason>``:
+        operators and the chaos benchmark count work from it."""
+        parsed = Job.from_message(job)
+        if self.start_attempt(parsed.id) > MAX_DELIVERIES:
+            return self.give_up(parsed, WorkerLost("the image stopped its worker repeatedly"))
+        try:
+            outcome = process(parsed, self.storage, self.settings)
+        except SoftTimeLimitExceeded:
+            return self.give_up(parsed, ProcessingTimeout("processing exceeded the time limit"))
+        except TransientError as exc:
+            if task.request.retries >= MAX_RETRIES:
+                self.dead_letter(job, exc.code)
+                return self.give_up(parsed, exc)
+            self.finish(parsed.id)
+            self.observe(Outcome(parsed.id, "retried", exc.code))
+            raise task.retry(exc=exc, countdown=_backoff(task.request.retries)) from exc
+        except Exception as exc:  # a bug: the upload still gets a result, and no retry loop
+            log.exception("job %s: unexpected %s", parsed.id, type(exc).__name__)
+            return self.give_up(parsed, InternalError(f"internal error ({type(exc).__name__})"))
+        self.finish(parsed.id)
+        self.stored(parsed.key, outcome)
+        self.observe(outcome)
+        log.info("job %s %s %s host=%s", parsed.id, outcome.status, outcome.reason, document.host())
+        return outcome.as_dict()
+
+    def give_up(self, parsed: Job, error: PaletteError) -> dict[str, str]:
+        """Final failure: store it if storage allows (it may be what failed), then ack."""
+        failed = None
+        try:
+            if (found := failure_source(self.storage, self.settings, parsed)) is not None:
+                source, k = found
+                failed = store_failure(self.storage, self.settings, parsed, source, error, k)
+            else:
+                log.info("job %s: %s changed or went; failure not stored", parsed.id, parsed.key)
+        except TransientError:
+            log.warning("job %s: could not store its failure; it stays dead-lettered", parsed.id)
+        self.finish(parsed.id)
+        outcome = Outcome(parsed.id, "failed", error.code, stored=failed)
+        self.stored(parsed.key, outcome)
+        self.observe(outcome)
+        log.info("job %s failed %s host=%s", parsed.id, error.code, document.host())
+        return outcome.as_dict()
+
+    def remove(self, job: dict[str, Any]) -> dict[str, str]:
+        """The ``palette.remove`` task: an image is gone, its results go too
+        (``worker.removal``). What the sweep would find later, done now, so the API stops
+        answering for it in seconds."""
+        parsed = Job.from_message(job)
+        if unsafe_key_reason(parsed.key) is not None:
+            return Outcome(parsed.id, "skipped", "unsafe_key").as_dict()
+        reason = remove_results(self.storage, self.settings, parsed.key, self.requeue)
+        status = "skipped" if reason == "image_exists" else "removed"
+        if status == "removed":
+            self.announcer.announce(parsed.key, REMOVED)
+        log.info("job %s %s %s host=%s", parsed.id, status, reason, document.host())
+        return Outcome(parsed.id, status, reason).as_dict()
+
+    def sweep(self) -> dict[str, int]:
+        """The ``palette.sweep`` task: recover lost events, enqueue every input object
+        without a current result."""
+        enqueue = Enqueuer(self.settings, celery=self.app).enqueue
+        report = sweep_bucket(self.storage, self.settings, enqueue)
         log.info("sweep: scanned %d, enqueued %d", report.scanned, report.enqueued)
         return {"scanned": report.scanned, "enqueued": report.enqueued}
 
-    callbacks.register(app, settings, dead_letter)
-    return process_task
+    def requeue(self, job: Job) -> None:
+        self.app.send_task(job.task_name, kwargs={"job": job.to_message()}, task_id=job.id)
+
+    def start_attempt(self, job_id: str) -> int:
+        """Count this start; while Redis is away, count it as the first (no poison image
+        is made by a broker outage, and the job must not fail with it)."""
+        try:
+            return self.ledger.start_attempt(job_id)
+        except BrokerUnavailable as exc:
+            log.warning("job %s: attempt not counted: %s", job_id, exc.message)
+            return 1
+
+    def finish(self, job_id: str) -> None:
+        """Clear the counter; if Redis is away, it expires on its own (ATTEMPTS_TTL_S)."""
+        try:
+            self.ledger.finish(job_id)
+        except BrokerUnavailable as exc:
+            log.warning("job %s: attempt counter left to expire: %s", job_id, exc.message)
+
+    def dead_letter(self, job: dict[str, Any], reason: str) -> None:
+        try:
+            self.ledger.dead_letter(job, reason)
+        except BrokerUnavailable as exc:
+            log.error("job %s: dead letter lost (%s): %s", job.get("key"), reason, exc.message)
+
+    def stored(self, key: str, outcome: Outcome) -> None:
+        """After the last write, outside it: wake the long-polls, queue the callback."""
+        if outcome.stored is None:
+            return
+        self.announcer.announce(key, outcome.status)
+        callbacks.send(self.app, self.settings, outcome.stored, key)
+
+    def observe(self, outcome: Outcome) -> None:
+        self.metrics.observe(outcome.status, outcome.reason, outcome.timings_ms, outcome.bytes_in)
 
 
 def _backoff(retries: int) -> float:
     """Exponential backoff with full jitter, capped (the cap bounds the visibility timeout)."""
-    from worker.celery_app import RETRY_BACKOFF_MAX, full_jitter
-
     return full_jitter(retries, RETRY_BACKOFF_MAX)
