@@ -1,7 +1,7 @@
 """Many hosts, one queue, on one machine: the stack on a bridge, workers in namespaces.
 
-The services (SeaweedFS, Redis with its password, api_stub, the one beat) run in the
-root namespace, bound to the bridge address by ``palette stack up --bind ADDR
+The services (S3 through the relay, Redis with its password, api_stub, the one beat) run
+in the root namespace, bound to the bridge address by ``palette stack up --bind ADDR
 --workers 0``; each worker host (``infra.netns``) runs ``python -m worker`` with
 nothing but what ``palette stack env`` prints (plus ``PATH`` and where the code is):
 no shared hostname, HOME or working directory, no loopback path to any service.

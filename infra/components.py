@@ -55,6 +55,8 @@ class Component:
     prepare: Callable[[StackState], None] = lambda state: None
     port_key: str | None = None
     """The port this component binds; it must be free before the component starts."""
+    host: Callable[[StackState], str] = lambda state: state.bind
+    """The address it binds that port on (SeaweedFS: always loopback)."""
     wait_before_next: bool = False
     """Later components need this one answering before they start (the broker)."""
 
@@ -133,9 +135,10 @@ def _buckets(state: StackState) -> list[str]:
 
 def _s3_check(state: StackState, *, create: bool) -> bool:
     """S3 answers, our credentials work and both buckets exist (created if ``create``)."""
-    if not seaweed.s3_answers(state.ports["s3"], host=state.bind):
+    if not seaweed.s3_answers(weed_s3_port(state), host=seaweed.LOOPBACK):
         return False
-    client = seaweed.s3_client(state.s3_endpoint, state.access_key, state.secret_key, state.region)
+    endpoint = _loopback_s3(state)
+    client = seaweed.s3_client(endpoint, state.access_key, state.secret_key, state.region)
     try:
         if create:
             with contextlib.suppress(Exception):  # the filer may need a moment more
@@ -145,18 +148,58 @@ def _s3_check(state: StackState, *, create: bool) -> bool:
         seaweed.close_client(client)
 
 
+def weed_s3_port(state: StackState) -> int:
+    """SeaweedFS's own S3 port: the stack's S3 port, unless the relay serves that one
+    (``weed_s3`` then; a stack started before the relay existed has no such key)."""
+    return state.ports.get("weed_s3", state.ports["s3"])
+
+
+def weed_ports(state: StackState) -> dict[str, int]:
+    """The ports ``weed mini`` is given (``seaweed.command``): its S3 is ``weed_s3``."""
+    return {**state.ports, "s3": weed_s3_port(state)}
+
+
+def _loopback_s3(state: StackState) -> str:
+    return f"http://{seaweed.LOOPBACK}:{weed_s3_port(state)}"
+
+
 SEAWEEDFS = Component(
     name="seaweedfs",
     command=lambda s: seaweed.command(
-        s.data_dir or s.stack_dir / "seaweedfs", s.ports, s.run_dir, s.logs_dir / "weed", s.bind
+        s.data_dir or s.stack_dir / "seaweedfs", weed_ports(s), s.run_dir, s.logs_dir / "weed"
     ),
-    endpoint=lambda s: s.s3_endpoint,
+    endpoint=_loopback_s3,
     healthy=lambda s: _s3_check(s, create=False),
     ready=lambda s: _s3_check(s, create=True),
     cwd=seaweed_conf_dir,
     prepare=_prepare_seaweed,
+    port_key="weed_s3",
+    host=lambda s: seaweed.LOOPBACK,
+)
+
+
+# --- s3_relay ---------------------------------------------------------------------------
+
+
+def _relay_ok(state: StackState) -> bool:
+    """The gateway answers through the relay on the stack's address."""
+    alive = is_alive(state.procs.get("s3_relay"))
+    return alive and seaweed.s3_answers(state.ports["s3"], host=state.bind)
+
+
+S3_RELAY = Component(
+    name="s3_relay",
+    command=lambda s: [
+        *[sys.executable, "-m", "infra.relay"],
+        *[f"{s.bind}:{s.ports['s3']}", f"{seaweed.LOOPBACK}:{weed_s3_port(s)}"],
+    ],
+    endpoint=lambda s: s.s3_endpoint,
+    healthy=_relay_ok,
+    ready=_relay_ok,
+    cwd=lambda s: s.stack_dir,
     port_key="s3",
 )
+"""S3 on the stack's address when that is not 127.0.0.1: SeaweedFS itself never is."""
 
 
 # --- api_stub ---------------------------------------------------------------------------
@@ -271,9 +314,12 @@ CALLBACKS = Component(
 
 def managed(state: StackState) -> list[Component]:
     """The components this stack runs, in start order (Redis only when it is ours; the
+    S3 relay only when the services are on an address other than 127.0.0.1; the
     callback worker only when ``PALETTE_CALLBACK_URL`` was set at ``up``; with no local
     worker, ``--workers 0``, beat runs on its own)."""
     own_broker = [REDIS] if state.broker_managed else []
+    relay = [S3_RELAY] if state.bind != seaweed.LOOPBACK else []
     callbacks = [CALLBACKS] if state.callbacks else []
     alone = [BEAT] if state.beat else []
-    return [*own_broker, SEAWEEDFS, API_STUB, *([WORKER] if state.workers else alone), *callbacks]
+    workers = [WORKER] if state.workers else alone
+    return [*own_broker, SEAWEEDFS, *relay, API_STUB, *workers, *callbacks]

@@ -69,17 +69,16 @@ UNIX_PATH_MAX = 107
 """Longest path a Unix socket may have (sun_path is 108 bytes, NUL included)."""
 
 
-def command(
-    data_dir: Path,
-    ports: Mapping[str, int],
-    run_dir: Path,
-    log_dir: Path,
-    bind: str = "127.0.0.1",
-) -> list[str]:
-    """``weed mini`` on ``bind`` with every port explicit and the extras switched off.
+LOOPBACK = "127.0.0.1"
+"""Where every SeaweedFS port listens, whatever ``--bind`` says (see ``infra.relay``)."""
 
-    S3, filer, master and volume all listen on (and advertise) that one address, so
-    workers on other hosts reach the S3 gateway there.
+
+def command(data_dir: Path, ports: Mapping[str, int], run_dir: Path, log_dir: Path) -> list[str]:
+    """``weed mini`` on 127.0.0.1 only, with every port explicit and the extras off.
+
+    Its master, volume and filer HTTP ports and all gRPC ports answer anyone who reaches
+    them, with no credential: they never listen beyond loopback. Other hosts reach the
+    S3 gateway (which checks SigV4 keys) through ``infra.relay`` on the stack's address.
 
     Its glog files and the S3 gateway's Unix socket would otherwise land in /tmp, one
     set per port ever used; keep them in the stack directory.
@@ -90,8 +89,8 @@ def command(
         f"-logdir={log_dir}",
         "mini",
         f"-dir={data_dir}",
-        f"-ip={bind}",
-        f"-ip.bind={bind}",
+        f"-ip={LOOPBACK}",
+        f"-ip.bind={LOOPBACK}",
         "-webdav=false",
         "-admin.ui=false",
         "-s3.port.iceberg=0",

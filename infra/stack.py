@@ -42,7 +42,7 @@ from infra.processes import (
     stop_all,
     write_pidfile,
 )
-from infra.seaweed import GRPC_OFFSET, WEED_PORTS
+from infra.seaweed import GRPC_OFFSET, LOOPBACK, WEED_PORTS
 from infra.state import (
     DEFAULT_API_PORT,
     DEFAULT_S3_PORT,
@@ -71,6 +71,8 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 90.0
+ANY_ADDRESS = "0.0.0.0"
+"""SeaweedFS's ports are checked free here: ``weed mini`` refuses one taken anywhere."""
 STOP_TIMEOUT = 15.0
 Report = Callable[[str], None]
 
@@ -183,7 +185,7 @@ def _configure(state: StackState, base: Mapping[str, str], workers: int, beat: b
         _choose_broker(state, base)
 
 
-SERVICES = ("redis", "seaweedfs", "api_stub")
+SERVICES = ("redis", "seaweedfs", "s3_relay", "api_stub")
 
 
 def _configure_bind(state: StackState, bind: str | None) -> None:
@@ -240,29 +242,41 @@ def _env_port(base: Mapping[str, str], name: str) -> int | None:
 
 
 def _choose_weed_ports(state: StackState, base: Mapping[str, str]) -> None:
-    """S3 where the user asked (default 8333); the internal ports where they were, or anew.
+    """S3 where the user asked (default 8333); SeaweedFS's own ports where they were, or anew.
 
-    Each gRPC port is its HTTP port + 10000 when possible: some SeaweedFS internals
-    dial that offset whatever the flags say.
+    SeaweedFS listens on 127.0.0.1 only, and ``weed mini`` refuses a port taken on any
+    address, so its ports are checked on the wildcard. With the services on another
+    address, the S3 port there is the relay's and SeaweedFS's own S3 port (``weed_s3``)
+    is one more internal one. Each gRPC port is its HTTP port + 10000 when possible:
+    some SeaweedFS internals dial that offset whatever the flags say.
     """
     ports = state.ports
     ports["s3"] = _env_port(base, ENV_S3_PORT) or ports.get("s3", DEFAULT_S3_PORT)
-    s3_grpc = ports["s3"] + GRPC_OFFSET
-    free = _free_on(state.bind)
-    ports["s3_grpc"] = s3_grpc if s3_grpc < 65536 and free(s3_grpc) else _any_free_port(state.bind)
-    taken = {ports["s3"], ports["s3_grpc"], ports.get("api", DEFAULT_API_PORT)}
-    for name in WEED_PORTS:
-        if name == "s3":
-            continue
+    taken = {ports["s3"], ports.get("api", DEFAULT_API_PORT)}
+    internal = [name for name in WEED_PORTS if name != "s3"]
+    if state.bind == LOOPBACK:
+        ports["weed_s3"] = ports["s3"]
+        s3_grpc = ports["s3"] + GRPC_OFFSET
+        grpc_free = s3_grpc < 65536 and port_free(s3_grpc, ANY_ADDRESS)
+        ports["s3_grpc"] = s3_grpc if grpc_free else _any_free_port(ANY_ADDRESS)
+        taken.add(ports["s3_grpc"])
+    else:
+        internal.insert(0, "weed_s3")
+    for name in internal:
         port = ports.get(name)
-        if port is None or port in taken or not (free(port) and free(port + GRPC_OFFSET)):
-            port = pick_port_pair(taken, host=state.bind)
-        ports[name], ports[name + "_grpc"] = port, port + GRPC_OFFSET
+        if port is None or port in taken or not _pair_free(port):
+            port = pick_port_pair(taken, host=ANY_ADDRESS)
+        ports[name], ports[_grpc_key(name)] = port, port + GRPC_OFFSET
         taken |= {port, port + GRPC_OFFSET}
 
 
-def _free_on(host: str) -> Callable[[int], bool]:
-    return lambda port: port_free(port, host)
+def _pair_free(port: int) -> bool:
+    return port_free(port, ANY_ADDRESS) and port_free(port + GRPC_OFFSET, ANY_ADDRESS)
+
+
+def _grpc_key(name: str) -> str:
+    """SeaweedFS's own S3 port's gRPC twin is ``s3_grpc`` whichever port S3 is on."""
+    return "s3_grpc" if name == "weed_s3" else name + "_grpc"
 
 
 def _any_free_port(host: str) -> int:
@@ -291,16 +305,27 @@ def _choose_broker(state: StackState, base: Mapping[str, str]) -> None:
     state.ports["redis"] = broker.url_port(url)
 
 
+_PORT_HINTS = {
+    "s3": ENV_S3_PORT,
+    "weed_s3": ENV_S3_PORT,
+    "api": ENV_API_PORT,
+    "redis": "PALETTE_BROKER_URL",
+}
+"""Which setting moves the port a component wants (``weed_s3`` is ``s3`` on loopback)."""
+
+
 def _check_ports(state: StackState, starting: list[Component]) -> None:
     """Before starting anything: each port we must bind is free, else one clear line."""
-    wanted = [(c.name, c.port_key, state.ports[c.port_key]) for c in starting if c.port_key]
-    seen: dict[int, str] = {}
-    for name, key, port in wanted:
-        if port in seen:
-            raise StackError(f"{name} and {seen[port]} are both set to port {port}")
-        seen[port] = name
-        if not port_free(port, state.bind):
-            hint = {"s3": ENV_S3_PORT, "api": ENV_API_PORT, "redis": "PALETTE_BROKER_URL"}[key]
+    wanted = [
+        (c.name, c.port_key, c.host(state), state.ports[c.port_key]) for c in starting if c.port_key
+    ]
+    seen: dict[tuple[str, int], str] = {}
+    for name, key, host, port in wanted:
+        if (host, port) in seen:
+            raise StackError(f"{name} and {seen[host, port]} are both set to port {port}")
+        seen[host, port] = name
+        if not port_free(port, host):
+            hint = _PORT_HINTS[key]
             raise StackError(
                 f"port {port} ({name}) is in use by another process; choose another with {hint}"
             )

@@ -257,13 +257,14 @@ def test_bind_puts_every_service_and_url_on_the_address_and_runs_no_worker(
         assert wait_until(lambda: "start-up sweep sent" in beat_log.read_text(), timeout=30)
     finally:
         stack_mod.down(stack_dir, purge=True)
-    assert [row.name for row in rows] == ["redis", "seaweedfs", "api_stub", "beat", "queue"]
+    names = ["redis", "seaweedfs", "s3_relay", "api_stub", "beat", "queue"]
+    assert [row.name for row in rows] == names
     assert all(row.healthy for row in rows), rows
     for name in ("PALETTE_S3_ENDPOINT", "PALETTE_API_URL", "PALETTE_BROKER_URL"):
         assert urlsplit(env[name]).hostname == BIND, name
     redis_port, api_port = urlsplit(env["PALETTE_BROKER_URL"]).port, state.ports["api"]
     assert redis_port
-    for port in (redis_port, api_port):
+    for port in (redis_port, api_port, state.ports["s3"]):
         assert not port_answers(port, "127.0.0.1"), f"{port} must listen on {BIND} only"
     assert broker.url_password(env["PALETTE_BROKER_URL"]) == state.redis_password
     assert "worker" not in state.procs

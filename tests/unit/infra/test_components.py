@@ -239,8 +239,6 @@ def test_bind_moves_every_service_and_url(tmp_path: Path) -> None:
     assert env["PALETTE_API_URL"] == "http://10.77.0.1:8080"
     assert env["PALETTE_API_TOKEN"] == state.api_token
     assert components.process_env(state, {})["PALETTE_API_BIND"] == "10.77.0.1:8080"
-    command = seaweed.command(tmp_path, state.ports, tmp_path, tmp_path, state.bind)
-    assert {"-ip=10.77.0.1", "-ip.bind=10.77.0.1"} <= set(command)
     state.save()
     reloaded = load(tmp_path)
     assert reloaded is not None
@@ -281,3 +279,21 @@ def test_bind_wants_an_address_of_this_host(address: str, complaint: str) -> Non
 def test_up_refuses_a_negative_worker_count(tmp_path: Path) -> None:
     with pytest.raises(stack.StackError, match="0 or more"):
         stack.up(tmp_path, workers=-1, environ={})
+
+
+def test_seaweedfs_stays_on_loopback_and_only_the_s3_relay_moves_to_bind(tmp_path: Path) -> None:
+    """Master, volume and filer (HTTP and gRPC) answer without a credential: beyond
+    loopback only the S3 gateway, through the relay, is reachable."""
+    state = make_state(tmp_path)
+    command = seaweed.command(tmp_path, state.ports, tmp_path, tmp_path)
+    assert {"-ip=127.0.0.1", "-ip.bind=127.0.0.1"} <= set(command)
+    assert [c.name for c in components.managed(state)] == ["seaweedfs", "api_stub", "worker"]
+    state.bind, state.ports["weed_s3"] = "10.77.0.1", 15100
+    weed = components.SEAWEEDFS.command(state)
+    assert {"-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-s3.port=15100"} <= set(weed)
+    assert not [arg for arg in weed if "10.77.0.1" in arg]
+    names = [c.name for c in components.managed(state)]
+    assert names == ["seaweedfs", "s3_relay", "api_stub", "worker"]
+    relay = components.managed(state)[1]
+    assert relay.command(state)[-2:] == ["10.77.0.1:8333", "127.0.0.1:15100"]
+    assert (relay.host(state), components.SEAWEEDFS.host(state)) == ("10.77.0.1", "127.0.0.1")
