@@ -24,9 +24,9 @@ import pytest
 from infra import netns
 from infra import stack as stack_mod
 from infra.private_stack import free_port, private_environ, start
-from infra.processes import port_answers
 from infra.seaweed import GRPC_OFFSET
 from infra.state import load
+from tests.integration.helpers import port_answers
 
 pytestmark = pytest.mark.integration
 
