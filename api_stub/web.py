@@ -53,7 +53,7 @@ from api_stub.responses import RETRY_AFTER_S, StatusBody, status_response
 from worker.config import Settings
 from worker.errors import SourceMissing, StorageUnavailable
 from worker.jobs import result_keys, unsafe_key_reason
-from worker.storage import ObjectInfo, Storage, get_json
+from worker.storage import ObjectInfo, Storage, get_json, s3_client
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -271,19 +271,7 @@ class S3Presigner:
             return self._client
 
     def _build(self) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        endpoint = public_s3_endpoint(self._settings)
-        style = "path" if endpoint else "auto"  # SeaweedFS/MinIO: path; AWS: virtual host
-        return boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=self._settings.access_key,
-            aws_secret_access_key=self._settings.secret_key,
-            region_name=self._settings.region,
-            config=Config(signature_version="s3v4", s3={"addressing_style": style}),
-        )
+        return s3_client(self._settings, endpoint=public_s3_endpoint(self._settings))
 
 
 def policy_conditions(max_bytes: int) -> list[Any]:

@@ -122,20 +122,6 @@ def upload_all(stack: Any, s3: Any, photos: list[bytes], keys: list[str]) -> Non
         list(pool.map(put, range(len(keys))))
 
 
-def s3_client(settings: Any) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint,
-        aws_access_key_id=settings.access_key,
-        aws_secret_access_key=settings.secret_key,
-        region_name=settings.region,
-        config=Config(s3={"addressing_style": "path"}, max_pool_connections=16),
-    )
-
-
 def created_at(doc: dict[str, Any]) -> float:
     return datetime.fromisoformat(doc["created_at"].replace("Z", "+00:00")).timestamp()
 
@@ -275,13 +261,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from infra.private_stack import private_stack
     from tests.integration.helpers import wait_for_result
+    from worker.storage import s3_client
 
     with private_stack(
         workers=args.workers,
         prefix="palette-longpoll-",
         settings={"PALETTE_SWEEP_INTERVAL": "0"},
     ) as stack:
-        s3 = s3_client(stack.settings)
+        s3 = s3_client(stack.settings, pool=16)
         try:
             for i, photo in enumerate(args.photos):  # warm: pool children, connections
                 key = f"warm/{i}.jpg"

@@ -251,11 +251,10 @@ class Bench:
 @contextmanager
 def running_stack(workers: int, extra: dict[str, str] | None = None) -> Iterator[Bench]:
     """A private stack for the benchmark's lifetime; always torn down and its data purged."""
-    import boto3
     import redis
-    from botocore.config import Config as BotoConfig
 
     from infra.private_stack import private_stack
+    from worker.storage import s3_client
 
     with private_stack(
         workers=workers,
@@ -263,19 +262,7 @@ def running_stack(workers: int, extra: dict[str, str] | None = None) -> Iterator
         settings={"PALETTE_SWEEP_INTERVAL": "0", **(extra or {})},
     ) as stack:
         settings = stack.settings
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=settings.s3_endpoint,
-            aws_access_key_id=settings.access_key,
-            aws_secret_access_key=settings.secret_key,
-            region_name=settings.region,
-            config=BotoConfig(
-                s3={"addressing_style": "path"},
-                signature_version="s3v4",  # presigned URLs SeaweedFS accepts
-                max_pool_connections=16,
-                retries={"max_attempts": 3, "mode": "standard"},
-            ),
-        )
+        s3 = s3_client(settings, pool=16)
         client = redis.Redis.from_url(settings.broker_url)
         try:
             yield Bench(stack.stack_dir, stack.environ, settings, s3, client)

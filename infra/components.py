@@ -19,7 +19,9 @@ from pathlib import Path
 from infra import broker, seaweed
 from infra.processes import is_alive
 from infra.state import StackState
+from worker.config import Settings
 from worker.redact import redact_url
+from worker.storage import s3_client
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 """Put on the children's PYTHONPATH so ``-m worker`` works from a plain checkout too."""
@@ -137,15 +139,25 @@ def _s3_check(state: StackState, *, create: bool) -> bool:
     """S3 answers, our credentials work and both buckets exist (created if ``create``)."""
     if not seaweed.s3_answers(weed_s3_port(state), host=seaweed.LOOPBACK):
         return False
-    endpoint = _loopback_s3(state)
-    client = seaweed.s3_client(endpoint, state.access_key, state.secret_key, state.region)
+    # short and retried once: start-up checks must not hang
+    client = s3_client(_settings(state, _loopback_s3(state)), timeout=5, attempts=2)
     try:
         if create:
             with contextlib.suppress(Exception):  # the filer may need a moment more
                 seaweed.ensure_buckets(client, _buckets(state))
         return seaweed.buckets_ready(client, _buckets(state))
     finally:
-        seaweed.close_client(client)
+        client.close()  # no socket left for the garbage collector
+
+
+def _settings(state: StackState, endpoint: str) -> Settings:
+    """What a client of this stack's S3 at ``endpoint`` needs: credentials, region."""
+    return Settings(
+        s3_endpoint=endpoint,
+        access_key=state.access_key,
+        secret_key=state.secret_key,
+        region=state.region,
+    )
 
 
 def weed_s3_port(state: StackState) -> int:

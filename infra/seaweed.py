@@ -9,7 +9,6 @@ holding the webhook that points at our api_stub.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import shutil
@@ -17,6 +16,7 @@ import sys
 import sysconfig
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from infra.processes import StackError
 
@@ -117,52 +117,26 @@ def s3_answers(port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> bool
     return True
 
 
-def s3_client(endpoint: str, access_key: str, secret_key: str, region: str) -> object:
-    """A boto3 client with short timeouts: start-up checks must not hang."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
-        region_name=region,
-        config=Config(
-            connect_timeout=2,
-            read_timeout=5,
-            retries={"max_attempts": 1},
-            s3={"addressing_style": "path"},
-        ),
-    )
-
-
-def ensure_buckets(client: object, buckets: list[str]) -> None:
+def ensure_buckets(client: Any, buckets: list[str]) -> None:
     """Create each bucket; one that already exists is fine (``up`` runs again and again)."""
     from botocore.exceptions import ClientError
 
     for bucket in buckets:
         try:
-            client.create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+            client.create_bucket(Bucket=bucket)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 raise
 
 
-def buckets_ready(client: object, buckets: list[str]) -> bool:
+def buckets_ready(client: Any, buckets: list[str]) -> bool:
     """Both buckets answer a HEAD with our credentials: S3, filer and auth all work."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         for bucket in buckets:
-            client.head_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+            client.head_bucket(Bucket=bucket)
     except (BotoCoreError, ClientError):
         return False
     return True
-
-
-def close_client(client: object) -> None:
-    """Close the connection pool so no socket is left for the garbage collector."""
-    with contextlib.suppress(AttributeError):
-        client.close()  # type: ignore[attr-defined]

@@ -22,7 +22,7 @@ from infra.processes import StackError
 from tests.integration.corpus import MAX_BYTES
 from tests.integration.helpers import flush_redis
 from tests.integration.receiver import SECRET, CallbackReceiver
-from worker.config import Settings
+from worker.storage import s3_client
 
 UP_TIMEOUT = 120.0
 """Generous: the worker imports scikit-learn on a shared 2-core machine."""
@@ -64,20 +64,6 @@ def _broker_url() -> tuple[str, bool]:
     return f"redis://127.0.0.1:{free_port()}/0", False
 
 
-def _s3_client(settings: Settings) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint,
-        aws_access_key_id=settings.access_key,
-        aws_secret_access_key=settings.secret_key,
-        region_name=settings.region,
-        config=Config(connect_timeout=5, read_timeout=30, s3={"addressing_style": "path"}),
-    )
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, callbacks: CallbackReceiver) -> Iterator[Stack]:
     """The session's stack; torn down (processes stopped, data kept in tmp) at the end."""
@@ -92,7 +78,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, callbacks: CallbackReceiver)
         tail = getattr(exc, "tail", "")
         pytest.fail(f"stack did not come up: {exc}\n{tail}", pytrace=False)
     settings = started.settings
-    s3 = _s3_client(settings)
+    s3 = s3_client(settings, timeout=30)  # generous: the machine is shared
     try:
         yield Stack(stack_dir, environ, started.env, settings, s3=s3, api_url=settings.api_url)
     finally:

@@ -25,10 +25,9 @@ from PIL import Image
 from infra import netns
 from infra.cluster import Cluster, simulated_cluster
 from infra.processes import wait_until
-from tests.integration.conftest import _s3_client
 from tests.integration.helpers import upload
 from worker.jobs import Job
-from worker.storage import get_json, make_storage
+from worker.storage import get_json, make_storage, s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +63,7 @@ def test_a_host_that_vanishes_mid_batch_loses_nothing() -> None:
     with simulated_cluster(2, settings=SETTINGS) as cluster:
         victim, survivor = cluster.hosts
         settings = cluster.stack.settings
-        s3, storage = _s3_client(settings), make_storage(settings)
+        s3, storage = s3_client(settings), make_storage(settings)
         try:
             etags = {
                 f"cluster/{n:03d}.png": upload(

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from infra.private_stack import private_stack
-from tests.integration.conftest import _s3_client
 from tests.integration.helpers import http_get, wait_until
+from worker.storage import s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ SETTLE_S = 4.0
 @pytest.fixture(scope="module")
 def two_workers() -> Iterator[tuple[Any, Any]]:
     with private_stack(workers=2, prefix="palette-fresh-") as stack:
-        s3 = _s3_client(stack.settings)
+        s3 = s3_client(stack.settings)
         try:
             yield stack, s3
         finally:

@@ -37,6 +37,7 @@ from tests.integration.conftest import UP_TIMEOUT, free_port, stack_environ
 from tests.integration.helpers import flush_redis, port_answers
 from worker.cli import main as cli_main
 from worker.config import Settings
+from worker.storage import s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -143,16 +144,7 @@ def test_secrets_stay_in_the_0600_state_file(lifecycle: Lifecycle) -> None:
 
 
 def test_buckets_exist_and_accept_the_generated_credentials(lifecycle: Lifecycle) -> None:
-    import boto3
-
-    env = stack_mod.env(lifecycle.stack_dir)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["PALETTE_S3_ENDPOINT"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
+    s3 = s3_client(Settings.from_env(stack_mod.env(lifecycle.stack_dir)))
     try:
         names = {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}
     finally:

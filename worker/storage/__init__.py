@@ -4,6 +4,9 @@
     MemoryStorage  a dict, for unit tests of the layers above      (worker.storage.memory)
     S3Storage      any S3 server, through boto3/botocore            (worker.storage.s3)
     make_storage   Settings → the Storage every process uses
+    s3_client      Settings → a raw boto3 client, for what the seam does not cover
+                   (presigning, creating buckets, tests and benchmarks as users)
+                                                                    (worker.storage.clients)
 
 Adding an object store (GCS, Azure, a local directory) means one class with the six
 methods of ``Storage``, raising the package's errors (``SourceMissing`` for an absent
@@ -15,9 +18,10 @@ from __future__ import annotations
 
 from worker.config import Settings
 from worker.storage.base import ObjectInfo, Storage, get_json
+from worker.storage.clients import s3_client
 from worker.storage.memory import MemoryStorage
 
-__all__ = ["MemoryStorage", "ObjectInfo", "Storage", "get_json", "make_storage"]
+__all__ = ["MemoryStorage", "ObjectInfo", "Storage", "get_json", "make_storage", "s3_client"]
 
 
 def make_storage(settings: Settings) -> Storage:

@@ -30,11 +30,9 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import boto3
 import botocore.session
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 
@@ -42,6 +40,7 @@ from worker.config import Settings
 from worker.errors import SourceMissing, StorageUnavailable, TooLarge
 from worker.jobs import normalise_etag
 from worker.storage.base import ObjectInfo
+from worker.storage.clients import s3_client
 
 _MISSING_CODES = {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}
 _META_PREFIX = "x-amz-meta-"
@@ -55,16 +54,7 @@ class S3Storage:
 
     def __init__(self, settings: Settings) -> None:
         core = botocore.session.get_session()
-        session = boto3.session.Session(
-            aws_access_key_id=settings.access_key,
-            aws_secret_access_key=settings.secret_key,
-            aws_session_token=settings.session_token,
-            region_name=settings.region,
-            botocore_session=core,
-        )
-        self.client = session.client(
-            "s3", endpoint_url=settings.s3_endpoint, config=_config(settings)
-        )
+        self.client = s3_client(settings, pool=32, botocore_session=core)
         self._short = (
             _ShortRoad(self.client, core, settings.s3_timeout) if settings.s3_endpoint else None
         )
@@ -183,20 +173,6 @@ class S3Storage:
             raise _translate(exc, bucket, key) from exc
         _check_size(len(data), max_bytes)
         return data, _info(bucket, key, response, len(data))
-
-
-def _config(settings: Settings) -> Config:
-    return Config(
-        connect_timeout=settings.s3_timeout,
-        read_timeout=settings.s3_timeout,
-        retries={"max_attempts": 3, "mode": "standard"},
-        max_pool_connections=32,
-        # Path style for explicit endpoints (SeaweedFS, MinIO); AWS decides for itself.
-        s3={"addressing_style": "path" if settings.s3_endpoint else "auto"},
-        # SeaweedFS and older MinIO reject the checksum trailers newer botocore adds.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
 
 
 # --- the short road ---------------------------------------------------------------------
