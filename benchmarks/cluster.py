@@ -100,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     if not ok:
         print(f"cluster benchmark skipped: {reason}", file=sys.stderr)
         return 2
+    hard = args.visibility_timeout - 5  # the visibility timeout must exceed it by 5 s
     settings = {
+        "PALETTE_SOFT_TIME_LIMIT": str(max(hard - 1, 1)),
+        "PALETTE_TIME_LIMIT": str(max(hard, 2)),
         "PALETTE_VISIBILITY_TIMEOUT": str(args.visibility_timeout),
         "PALETTE_SWEEP_INTERVAL": str(args.sweep_interval),
     }

@@ -11,14 +11,16 @@ import random
 
 from celery import Celery
 
-from worker.config import Settings
+from worker.config import RETRY_BACKOFF_MAX_S, Settings
 from worker.jobs import QUEUE_NAME, SWEEP_TASK_NAME
 
-TASK_SOFT_TIME_LIMIT = 60
-"""Seconds before a task is asked to stop (SoftTimeLimitExceeded -> failed JSON)."""
-TASK_TIME_LIMIT = 90
-"""Seconds before the pool kills the child; the visibility timeout must exceed it."""
-RETRY_BACKOFF_MAX = 60
+TASK_SOFT_TIME_LIMIT = int(Settings.soft_time_limit_s)
+"""Default seconds before a task is asked to stop (SoftTimeLimitExceeded -> failed JSON);
+``PALETTE_SOFT_TIME_LIMIT``."""
+TASK_TIME_LIMIT = int(Settings.time_limit_s)
+"""Default seconds before the pool kills the child (``PALETTE_TIME_LIMIT``); the job then
+ends as a failed ``timeout`` result all the same (``worker.timeouts``)."""
+RETRY_BACKOFF_MAX = RETRY_BACKOFF_MAX_S
 """Longest retry countdown, seconds. A worker holds a retried message unacknowledged
 while it waits for its countdown, so this counts against the visibility timeout too."""
 VISIBILITY_TIMEOUT = 180
@@ -49,8 +51,8 @@ def make_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
-        task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
-        task_time_limit=TASK_TIME_LIMIT,
+        task_soft_time_limit=settings.soft_time_limit_s,
+        task_time_limit=settings.time_limit_s,
         task_serializer="json",
         accept_content=["json"],
         worker_prefetch_multiplier=1,

@@ -14,6 +14,12 @@ from worker.errors import InvalidOptions
 from worker.redact import redact_url
 
 MIB = 1024 * 1024
+RETRY_BACKOFF_MAX_S = 60
+"""Longest retry countdown, seconds (``worker.celery_app.RETRY_BACKOFF_MAX``). A worker
+holds a retried message unacknowledged while it waits for its countdown."""
+VISIBILITY_MARGIN_S = 5.0
+"""Least gap between the hard time limit and the visibility timeout: a job at its hard
+limit must be killed (and its message acked) before Redis hands the message to another."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +127,26 @@ class Settings:
         metadata={
             "env": "PALETTE_VISIBILITY_TIMEOUT",
             "doc": "Seconds before Redis hands a job whose worker vanished (host lost, "
-            "SIGKILL) to another; keep it above the hard time limit plus the longest "
-            "retry countdown (150 s), or healthy jobs run twice.",
+            "SIGKILL) to another; at least PALETTE_TIME_LIMIT + 5 s (checked at start), "
+            "better above it plus the longest retry countdown (60 s), or retried jobs may "
+            "run twice.",
+        },
+    )
+    soft_time_limit_s: float = field(
+        default=60.0,
+        metadata={
+            "env": "PALETTE_SOFT_TIME_LIMIT",
+            "doc": "Seconds before a job is asked to stop; it then stores a failed "
+            "`timeout` result.",
+        },
+    )
+    time_limit_s: float = field(
+        default=90.0,
+        metadata={
+            "env": "PALETTE_TIME_LIMIT",
+            "doc": "Seconds before a job's process is killed (it ignored the soft limit, "
+            "say stuck in a decoder); the job still ends as a failed `timeout` result. "
+            "Above the soft limit; the visibility timeout must exceed it by 5 s or more.",
         },
     )
     s3_timeout: float = field(
@@ -170,8 +194,7 @@ class Settings:
         """Fail at start-up, not on the first job, when a value makes no sense."""
         if not 1 <= self.default_k <= 32:
             raise InvalidOptions(f"PALETTE_DEFAULT_K must be 1-32, got {self.default_k}")
-        if self.visibility_timeout_s <= 0:
-            raise InvalidOptions("PALETTE_VISIBILITY_TIMEOUT must be positive")
+        _check_limits(self.soft_time_limit_s, self.time_limit_s, self.visibility_timeout_s)
         if self.max_bytes <= 0 or self.max_pixels <= 0:
             raise InvalidOptions("PALETTE_MAX_BYTES and PALETTE_MAX_PIXELS must be positive")
         if self.decode_budget_mb <= 0 or self.max_memory_per_child_mb < 0:
@@ -206,6 +229,22 @@ class Settings:
                 value = "***"
             shown.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(shown)})"
+
+
+def _check_limits(soft: float, hard: float, visibility: float) -> None:
+    """0 < soft < hard, and the visibility timeout at least ``VISIBILITY_MARGIN_S`` above
+    the hard limit: else Redis redelivers a job that is still running, and a job killed
+    at its limit may already run twice."""
+    if not 0 < soft < hard:
+        raise InvalidOptions(
+            f"PALETTE_SOFT_TIME_LIMIT must be positive and below PALETTE_TIME_LIMIT, "
+            f"got {soft:g} and {hard:g}"
+        )
+    if visibility < hard + VISIBILITY_MARGIN_S:
+        raise InvalidOptions(
+            f"PALETTE_VISIBILITY_TIMEOUT ({visibility:g} s) must be at least "
+            f"PALETTE_TIME_LIMIT ({hard:g} s) + {VISIBILITY_MARGIN_S:g} s"
+        )
 
 
 MIN_CALLBACK_SECRET = 16

@@ -48,6 +48,7 @@ from worker.notify import REMOVED, Announcer
 from worker.palette import render
 from worker.palette.options import K
 from worker.removal import remove_results
+from worker.timeouts import TIMED_OUT_TASK_NAME
 from worker.storage import ObjectInfo, Storage, get_json
 from worker.sweep import sweep as sweep_bucket
 
@@ -231,9 +232,19 @@ def register(app: Any, settings: Settings, storage_factory: Callable[[], Storage
     task does reads as plain code; the runner's clients are built per process."""
     runner = Runner(app, settings, storage_factory)
 
-    @app.task(name=TASK_NAME, bind=True, max_retries=MAX_RETRIES, shared=False)
+    @app.task(
+        name=TASK_NAME,
+        bind=True,
+        max_retries=MAX_RETRIES,
+        shared=False,
+        Request="worker.timeouts:TimeLimitRequest",  # a hard time limit still stores a result
+    )
     def process_task(self: Any, job: dict[str, Any]) -> dict[str, str]:
         return runner.process(self, job)
+
+    @app.task(name=TIMED_OUT_TASK_NAME, shared=False)
+    def timed_out_task(job: dict[str, Any], seconds: float) -> dict[str, str]:
+        return runner.timed_out(job, seconds)
 
     @app.task(
         name=REMOVE_TASK_NAME,
@@ -298,9 +309,11 @@ class Runner:
         except SoftTimeLimitExceeded:
             return self.give_up(parsed, ProcessingTimeout("processing exceeded the time limit"))
         except TransientError as exc:
+            if isinstance(exc.__cause__, SoftTimeLimitExceeded):  # a storage call it cut short
+                return self.give_up(parsed, ProcessingTimeout("processing exceeded the time limit"))
             if task.request.retries >= MAX_RETRIES:
                 self.dead_letter(job, exc.code)
-                return self.give_up(parsed, exc)
+                return self.give_up(parsed, exc, dead_lettered=True)
             self.finish(parsed.id)
             self.observe(Outcome(parsed.id, "retried", exc.code))
             raise task.retry(exc=exc, countdown=_backoff(task.request.retries)) from exc
@@ -313,8 +326,11 @@ class Runner:
         log.info("job %s %s %s host=%s", parsed.id, outcome.status, outcome.reason, document.host())
         return outcome.as_dict()
 
-    def give_up(self, parsed: Job, error: PaletteError) -> dict[str, str]:
-        """Final failure: store it if storage allows (it may be what failed), then ack."""
+    def give_up(
+        self, parsed: Job, error: PaletteError, dead_lettered: bool = False
+    ) -> dict[str, str]:
+        """Final failure: store it if storage allows (it may be what failed), else keep the
+        job in the dead-letter list; then ack."""
         failed = None
         try:
             if (found := failure_source(self.storage, self.settings, parsed)) is not None:
@@ -323,13 +339,21 @@ class Runner:
             else:
                 log.info("job %s: %s changed or went; failure not stored", parsed.id, parsed.key)
         except TransientError:
-            log.warning("job %s: could not store its failure; it stays dead-lettered", parsed.id)
+            log.warning("job %s: could not store its failure; it is dead-lettered", parsed.id)
+            if not dead_lettered:
+                self.dead_letter(parsed.to_message(), error.code)
         self.finish(parsed.id)
         outcome = Outcome(parsed.id, "failed", error.code, stored=failed)
         self.stored(parsed.key, outcome)
         self.observe(outcome)
         log.info("job %s failed %s host=%s", parsed.id, error.code, document.host())
         return outcome.as_dict()
+
+    def timed_out(self, job: dict[str, Any], seconds: float) -> dict[str, str]:
+        """The ``palette.timed_out`` task: a job whose process the hard time limit killed
+        (``worker.timeouts``) ends as failed ``timeout``."""
+        error = ProcessingTimeout(f"processing exceeded the hard time limit ({seconds:g} s)")
+        return self.give_up(Job.from_message(job), error)
 
     def remove(self, job: dict[str, Any]) -> dict[str, str]:
         """The ``palette.remove`` task: an image is gone, its results go too

@@ -34,7 +34,13 @@ pytestmark = pytest.mark.integration
 IMAGES = 24
 SIDE = 480
 """Noise this size keeps a job busy long enough (~0.1-0.3 s) to be caught mid-flight."""
-SETTINGS = {"PALETTE_VISIBILITY_TIMEOUT": "10", "PALETTE_SWEEP_INTERVAL": "20"}
+SETTINGS = {
+    "PALETTE_VISIBILITY_TIMEOUT": "10",
+    "PALETTE_SWEEP_INTERVAL": "20",
+    # the visibility timeout must exceed the hard limit by 5 s; these jobs take < 1 s
+    "PALETTE_SOFT_TIME_LIMIT": "4",
+    "PALETTE_TIME_LIMIT": "5",
+}
 RECOVERY_BUDGET_S = 10 + 10 + 20 + 30
 """Visibility timeout + one restore scan (RESTORE_INTERVAL) + one sweep + slack for a
 loaded machine: far inside the 5 minutes the issue allows with production settings."""

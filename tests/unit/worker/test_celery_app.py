@@ -40,6 +40,17 @@ def test_the_visibility_timeout_is_a_setting() -> None:
     assert app.conf.broker_transport_options["visibility_timeout"] == 20
 
 
+def test_the_time_limits_are_settings() -> None:
+    conf = make_celery(Settings.from_env({})).conf
+    assert (conf.task_soft_time_limit, conf.task_time_limit) == (
+        TASK_SOFT_TIME_LIMIT,
+        TASK_TIME_LIMIT,
+    )
+    env = {"PALETTE_SOFT_TIME_LIMIT": "2", "PALETTE_TIME_LIMIT": "4"}
+    conf = make_celery(Settings.from_env(env)).conf
+    assert (conf.task_soft_time_limit, conf.task_time_limit) == (2, 4)
+
+
 def test_a_pool_child_that_grew_past_its_memory_cap_is_replaced() -> None:
     """Celery counts KiB; the setting is MiB, and 0 turns it off."""
     settings = Settings.from_env({"PALETTE_MAX_MEMORY_PER_CHILD_MB": "300"})

@@ -33,6 +33,11 @@ def test_empty_string_counts_as_unset() -> None:
         {"PALETTE_OUTPUT_BUCKET": "images"},
         {"PALETTE_DECODE_BUDGET_MB": "0"},
         {"PALETTE_MAX_MEMORY_PER_CHILD_MB": "-1"},
+        {"PALETTE_SOFT_TIME_LIMIT": "0"},
+        {"PALETTE_SOFT_TIME_LIMIT": "90"},  # not below the hard limit (90)
+        {"PALETTE_TIME_LIMIT": "30"},  # below the soft limit (60)
+        {"PALETTE_VISIBILITY_TIMEOUT": "94"},  # under the hard limit (90) + 5 s
+        {"PALETTE_TIME_LIMIT": "200"},  # over the visibility timeout (180) less 5 s
     ],
 )
 def test_nonsense_fails_at_start_up(env: dict[str, str]) -> None:
@@ -67,3 +72,12 @@ def test_every_setting_is_documented() -> None:
         "PALETTE_MAX_PIXELS",
     }
     assert all(row[2] for row in rows)
+
+
+def test_time_limits_are_settings_checked_against_the_visibility_timeout() -> None:
+    """Short limits for a test stack, as long as Redis redelivers only after the kill."""
+    short = {"PALETTE_SOFT_TIME_LIMIT": "2", "PALETTE_TIME_LIMIT": "4"}
+    settings = Settings.from_env({**short, "PALETTE_VISIBILITY_TIMEOUT": "9"})
+    assert (settings.soft_time_limit_s, settings.time_limit_s) == (2.0, 4.0)
+    with pytest.raises(InvalidOptions, match="PALETTE_TIME_LIMIT"):
+        Settings.from_env({**short, "PALETTE_VISIBILITY_TIMEOUT": "8.9"})

@@ -85,3 +85,46 @@ def test_a_key_that_names_another_object_is_never_read_or_written(key: str) -> N
     outcome = tasks.process(Job("images", key), storage, Settings.from_env({}))
     assert (outcome.status, outcome.reason) == ("skipped", "unsafe_key")
     assert not [k for b, k in storage.objects if b == "palettes"]
+
+
+class CutShortStorage(MemoryStorage):
+    """A download the soft time limit interrupts inside boto3, whose adapter translates
+    every exception (the interrupt included) into StorageUnavailable."""
+
+    def fetch(
+        self, bucket: str, key: str, max_bytes: int | None = None
+    ) -> tuple[bytes, ObjectInfo]:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        from worker.errors import StorageUnavailable
+
+        try:
+            raise SoftTimeLimitExceeded()
+        except SoftTimeLimitExceeded as exc:
+            raise StorageUnavailable("storage error on s3://images/a.png: cut short") from exc
+
+
+def test_a_storage_call_cut_short_by_the_soft_limit_is_a_timeout_not_a_retry() -> None:
+    storage = CutShortStorage()
+    storage.put("images", "slow.png", png(), "image/png")
+    outcome, doc = run(storage, "slow.png")
+    assert (outcome["status"], outcome["reason"]) == ("failed", "timeout")
+    assert (doc["status"], doc["error"]["code"]) == ("failed", "timeout")
+
+
+def test_a_job_killed_at_the_hard_limit_gets_its_failed_timeout_result(
+    storage: MemoryStorage,
+) -> None:
+    """What ``palette.timed_out`` (sent by the worker's main process) does for the job."""
+    from worker.timeouts import TIMED_OUT_TASK_NAME
+
+    etag = storage.put("images", "killed.png", png(), "image/png")
+    settings = Settings.from_env({"PALETTE_BROKER_URL": NO_REDIS})
+    app = make_celery(settings)
+    tasks.register(app, settings, lambda: storage)
+    job = Job("images", "killed.png", etag).to_message()
+    outcome = app.tasks[TIMED_OUT_TASK_NAME].apply(kwargs={"job": job, "seconds": 4}).result
+    assert (outcome["status"], outcome["reason"]) == ("failed", "timeout")
+    doc = json.loads(storage.objects[("palettes", "killed.png.json")][0])
+    assert (doc["error"]["code"], doc["source"]["etag"]) == ("timeout", etag)
+    assert "hard time limit (4 s)" in doc["error"]["message"]

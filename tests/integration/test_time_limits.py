@@ -1,0 +1,94 @@
+"""A job killed by the hard time limit ends as a failed ``timeout`` result, and the
+worker keeps serving (issue 9 item 3), on a private stack with short limits (soft 2 s,
+hard 4 s).
+
+What overruns the limits is a stalled store, a fault injected the way the other fault
+tests do it, with a signal: SeaweedFS is stopped (SIGSTOP) while the job runs, so its
+download hangs, the soft limit interrupts it, the failure write that follows hangs too,
+and the pool kills the process at the hard limit. Before this change Celery acked that
+message and nothing of the job remained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from PIL import Image
+
+from infra.private_stack import private_stack
+from tests.integration.conftest import _s3_client
+from tests.integration.helpers import upload, wait_for_result, wait_until
+from worker.enqueue import Enqueuer
+from worker.jobs import Job
+from worker.ledger import ATTEMPTS_PREFIX
+
+pytestmark = pytest.mark.integration
+
+LIMITS = {"PALETTE_SOFT_TIME_LIMIT": "2", "PALETTE_TIME_LIMIT": "4"}
+
+
+@pytest.fixture(scope="module")
+def limited() -> Iterator[tuple[Any, Any]]:
+    with private_stack(prefix="palette-limits-", settings=LIMITS) as stack:
+        s3 = _s3_client(stack.settings)
+        try:
+            yield stack, s3
+        finally:
+            s3.close()
+
+
+def png(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def worker_log(stack: Any) -> str:
+    return (stack.stack_dir / "logs" / "worker.log").read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def stalled(proc: Any) -> Iterator[None]:
+    """The store stops answering (its connections stay open) until the block ends."""
+    os.killpg(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+
+
+def test_a_job_killed_at_the_hard_limit_ends_as_failed_timeout(limited: tuple[Any, Any]) -> None:
+    stack, s3 = limited
+    key = "limits/stalled.png"
+    etag = upload(s3, key, png((200, 40, 40)), "image/png")
+    wait_for_result(s3, key, etag, timeout=60)  # done; removed so the next job must redo it
+    for suffix in (".json", ".png"):
+        s3.delete_object(Bucket="palettes", Key=key + suffix)
+    worker = stack.proc("worker")
+    with stalled(stack.proc("seaweedfs")):
+        Enqueuer(stack.settings).enqueue(Job("images", key, etag))
+        killed = "Hard time limit (4"  # Celery's own line: the pool killed the process
+        assert wait_until(lambda: killed in worker_log(stack), timeout=60), "never killed"
+    doc = wait_for_result(s3, key, etag, timeout=60)
+    assert (doc["status"], doc["error"]["code"]) == ("failed", "timeout")
+    assert f"job for '{key}' killed at the 4 s time limit" in worker_log(stack)
+
+    # the worker keeps serving: the same main process, a fresh pool process, new work done
+    assert stack.proc("worker").pid == worker.pid
+    after = "limits/after.png"
+    assert (
+        wait_for_result(s3, after, upload(s3, after, png((10, 90, 200)), "image/png"))["status"]
+        == "done"
+    )
+    client = redis.Redis.from_url(stack.settings.broker_url)
+    try:
+        assert client.get(ATTEMPTS_PREFIX + Job("images", key, etag).id) is None
+    finally:
+        client.close()
