@@ -48,9 +48,9 @@ from worker.notify import REMOVED, Announcer
 from worker.palette import render
 from worker.palette.options import K
 from worker.removal import remove_results
-from worker.timeouts import TIMED_OUT_TASK_NAME
 from worker.storage import ObjectInfo, Storage, get_json
 from worker.sweep import sweep as sweep_bucket
+from worker.timeouts import TIMED_OUT_TASK_NAME
 
 log = logging.getLogger(__name__)
 
