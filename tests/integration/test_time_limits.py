@@ -23,11 +23,11 @@ import redis
 from PIL import Image
 
 from infra.private_stack import private_stack
-from tests.integration.conftest import _s3_client
 from tests.integration.helpers import upload, wait_for_result, wait_until
 from worker.enqueue import Enqueuer
 from worker.jobs import Job
 from worker.ledger import ATTEMPTS_PREFIX
+from worker.storage import s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ LIMITS = {"PALETTE_SOFT_TIME_LIMIT": "2", "PALETTE_TIME_LIMIT": "4"}
 @pytest.fixture(scope="module")
 def limited() -> Iterator[tuple[Any, Any]]:
     with private_stack(prefix="palette-limits-", settings=LIMITS) as stack:
-        s3 = _s3_client(stack.settings)
+        s3 = s3_client(stack.settings)
         try:
             yield stack, s3
         finally:
