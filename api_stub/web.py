@@ -14,10 +14,19 @@ reads)::
     GET  /static/…          its CSS and JS
     POST /uploads           201 {key, url, method: POST, fields, max_bytes, expires_in,
                                  palette_url}: post ``fields`` then ``file`` as a form
-                            · 422 bad name, type or size (over PALETTE_MAX_BYTES)
+                            · 422 bad name, type, size (over PALETTE_MAX_BYTES) or k
                             · 503 no credentials to sign with
     GET  /palettes          200 {items, next_cursor} newest first · 422 bad cursor · 503
     GET  /bars/{key}        200 the bar PNG (ETag) · 304 · 400 bad key · 404 no bar · 503
+
+An upload may ask for k (1–32 or ``auto``): the policy then carries the field
+``x-amz-meta-palette-k`` with an exact-match condition, so the stored object has that
+user metadata (``worker.upload_options``) and the browser cannot post another value.
+
+Each gallery item of a done result carries ``image_url``, a presigned GET of the source
+image for ``PREVIEW_EXPIRES_S``: the page shows it as the card's thumbnail. Only
+``/palettes`` hands these out, so they need the same credential as every other route;
+none is signed for an image over ``PREVIEW_MAX_BYTES`` or of a type browsers do not show.
 
 The upload URL points at ``s3_public_endpoint`` when the settings have one (the address
 a browser can reach, e.g. behind a proxy or from another host), else ``s3_endpoint``.
@@ -35,7 +44,7 @@ import threading
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
@@ -54,6 +63,7 @@ from worker.config import Settings
 from worker.errors import SourceMissing, StorageUnavailable
 from worker.jobs import result_keys, unsafe_key_reason
 from worker.storage import ObjectInfo, Storage, get_json, s3_client
+from worker.upload_options import metadata_for
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -78,6 +88,24 @@ CONTENT_TYPES: dict[str, str] = {
 ContentType = Literal[
     "image/jpeg", "image/png", "image/gif", "image/webp", "image/tiff", "image/bmp", "image/avif"
 ]
+
+PREVIEW_EXPIRES_S = 600
+"""A gallery's thumbnail URLs outlive a slow scroll through it, and little more."""
+
+PREVIEW_MAX_BYTES = 8 * 1024 * 1024
+"""Larger images get no thumbnail: a page of twelve must not pull hundreds of MB."""
+
+PREVIEW_TYPES: dict[str, str] = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "AVIF": "image/avif",
+}
+"""Formats browsers show (Pillow's names, as results record them) → the type to serve."""
+
+MAX_K = 32
 
 MAX_FILENAME_CHARS = 100
 GALLERY_TTL_S = 5.0
@@ -117,8 +145,16 @@ class Presigner(Protocol):
     """Signs a POST policy the browser can use without credentials."""
 
     def presigned_post(
-        self, bucket: str, key: str, content_type: str, max_bytes: int, expires: int
+        self,
+        bucket: str,
+        key: str,
+        content_type: str,
+        max_bytes: int,
+        expires: int,
+        metadata: Mapping[str, str] | None = None,
     ) -> PostPolicy: ...
+
+    def presigned_get(self, bucket: str, key: str, content_type: str, expires: int) -> str: ...
 
 
 class UploadRequest(BaseModel):
@@ -129,6 +165,10 @@ class UploadRequest(BaseModel):
     )
     content_type: ContentType = Field(description="The form's Content-Type field.")
     size: int | None = Field(default=None, ge=0, strict=True, description="Bytes, if known.")
+    k: Annotated[int, Field(ge=1, le=MAX_K, strict=True)] | Literal["auto"] | None = Field(
+        default=None,
+        description="Colours wanted (1-32, or auto); none: the deployment's default.",
+    )
 
 
 def upload_request_model(max_bytes: int) -> type[UploadRequest]:
@@ -168,6 +208,10 @@ class GalleryItem(BaseModel):
     colors: list[dict[str, Any]]
     error: dict[str, Any] | None = None
     bar_url: str | None = None
+    image_url: str | None = Field(
+        default=None, description="Presigned GET of the source image (a thumbnail), if shown."
+    )
+    k_requested: int | str | None = None
     palette_url: str
 
 
@@ -190,7 +234,8 @@ def add_web_routes(
     index = ResultIndex(storage, settings.output_bucket)
     _add_page(app, settings)
     _add_upload_route(app, settings, presigner, access)
-    _add_gallery_route(app, index, storage, settings.output_bucket, access)
+    previews = Previews(presigner, settings.input_bucket)
+    _add_gallery_route(app, index, storage, settings.output_bucket, access, previews)
     _add_bar_route(app, storage, settings.output_bucket, access)
 
 
@@ -211,7 +256,8 @@ def content_security_policy(settings: Settings) -> str:
     else:
         s3_origin = "https://*.amazonaws.com"
     return (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+        "default-src 'none'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self' blob: data: {s3_origin}; "
         f"connect-src 'self' {s3_origin}; base-uri 'none'; form-action 'none'; "
         "frame-ancestors 'none'"
     )
@@ -253,16 +299,31 @@ class S3Presigner:
         self._lock = threading.Lock()
 
     def presigned_post(
-        self, bucket: str, key: str, content_type: str, max_bytes: int, expires: int
+        self,
+        bucket: str,
+        key: str,
+        content_type: str,
+        max_bytes: int,
+        expires: int,
+        metadata: Mapping[str, str] | None = None,
     ) -> PostPolicy:
+        fields = policy_fields(content_type, metadata or {})
         signed = self._get_client().generate_presigned_post(
             bucket,
             key,  # boto3 adds {"key": key} and {"bucket": bucket} to the conditions
-            Fields={"Content-Type": content_type},
-            Conditions=policy_conditions(max_bytes),
+            Fields=fields,
+            Conditions=policy_conditions(max_bytes, fields),
             ExpiresIn=expires,
         )
         return PostPolicy(url=signed["url"], fields=dict(signed["fields"]))
+
+    def presigned_get(self, bucket: str, key: str, content_type: str, expires: int) -> str:
+        """A GET of one object for ``expires`` seconds, served as ``content_type``."""
+        params = {"Bucket": bucket, "Key": key, "ResponseContentType": content_type}
+        url: str = self._get_client().generate_presigned_url(
+            "get_object", Params=params, ExpiresIn=expires
+        )
+        return url
 
     def _get_client(self) -> Any:
         with self._lock:
@@ -274,9 +335,21 @@ class S3Presigner:
         return s3_client(self._settings, endpoint=public_s3_endpoint(self._settings))
 
 
-def policy_conditions(max_bytes: int) -> list[Any]:
-    """What the store checks besides bucket, key and expiry: size and type."""
-    return [["content-length-range", 1, max_bytes], ["starts-with", "$Content-Type", "image/"]]
+def policy_fields(content_type: str, metadata: Mapping[str, str]) -> dict[str, str]:
+    """The form fields the browser posts: the type and any ``x-amz-meta-*`` options."""
+    return {"Content-Type": content_type} | {f"x-amz-meta-{n}": v for n, v in metadata.items()}
+
+
+def policy_conditions(max_bytes: int, fields: Mapping[str, str] | None = None) -> list[Any]:
+    """What the store checks besides bucket, key and expiry: size, type, and each
+    metadata field exactly as signed (a form field without a condition is refused, and
+    an exact one stops the browser from changing the value)."""
+    exact = [{name: value} for name, value in (fields or {}).items() if name != "Content-Type"]
+    return [
+        ["content-length-range", 1, max_bytes],
+        ["starts-with", "$Content-Type", "image/"],
+        *exact,
+    ]
 
 
 def safe_filename(name: str, content_type: str) -> str:
@@ -329,6 +402,7 @@ def _add_upload_route(
                 request.content_type,
                 settings.max_bytes,
                 UPLOAD_EXPIRES_S,
+                metadata_for(request.k),
             )
         except Exception as exc:  # botocore's NoCredentialsError and friends
             return status_response(
@@ -434,7 +508,30 @@ def decode_cursor(cursor: str) -> Position | None:
     return (-int(micros), key)
 
 
-def gallery_item(info: ObjectInfo, document: dict[str, Any]) -> GalleryItem:
+class Previews:
+    """Thumbnail URLs for gallery cards: presigned GETs of the source images."""
+
+    def __init__(self, presigner: Presigner, bucket: str) -> None:
+        self._presigner, self._bucket = presigner, bucket
+
+    def url(self, key: str, document: Mapping[str, Any]) -> str | None:
+        """A presigned GET of a done result's image if browsers can show it and it is at
+        most ``PREVIEW_MAX_BYTES``; else (or if signing fails) None: "no preview"."""
+        source = document.get("source")
+        if document.get("status") != "done" or not isinstance(source, dict):
+            return None
+        size, kind = source.get("size"), PREVIEW_TYPES.get(str(source.get("format")))
+        if kind is None or not isinstance(size, int) or size > PREVIEW_MAX_BYTES:
+            return None
+        try:
+            return self._presigner.presigned_get(self._bucket, key, kind, PREVIEW_EXPIRES_S)
+        except Exception:  # no credentials: the card shows no thumbnail, the rest works
+            return None
+
+
+def gallery_item(
+    info: ObjectInfo, document: dict[str, Any], image_url: str | None = None
+) -> GalleryItem:
     """What a gallery card needs, and nothing heavier (no timings, no provenance)."""
     key = info.key.removesuffix(".json")
     status = str(document.get("status", "unknown"))
@@ -450,8 +547,16 @@ def gallery_item(info: ObjectInfo, document: dict[str, Any]) -> GalleryItem:
         else [],
         error=error if isinstance(error, dict) else None,
         bar_url=f"/bars/{quote(key)}" if status == "done" else None,
+        image_url=image_url,
+        k_requested=_k_requested(document),
         palette_url=f"/palettes/{quote(key)}",
     )
+
+
+def _k_requested(document: Mapping[str, Any]) -> int | str | None:
+    quality = document.get("quality")
+    k = quality.get("k_requested") if isinstance(quality, dict) else None
+    return k if isinstance(k, int | str) and not isinstance(k, bool) else None
 
 
 _SWATCH_FIELDS = ("hex", "rgb", "proportion", "name", "text")
@@ -467,6 +572,7 @@ def _add_gallery_route(
     storage: Storage,
     output_bucket: str,
     access: ApiAccess,
+    previews: Previews,
 ) -> None:
     responses: dict[int | str, dict[str, Any]] = {
         200: {"model": GalleryPage, "description": "Recent results, newest first."},
@@ -496,7 +602,7 @@ def _add_gallery_route(
         after = decode_cursor(cursor) if cursor else None
         try:
             infos, more = index.page(limit, after)
-            items = _documents(storage, output_bucket, infos)
+            items = _documents(storage, output_bucket, infos, previews)
         except StorageUnavailable:
             return status_response(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S})
         next_cursor = encode_cursor(position(infos[-1])) if more and infos else None
@@ -504,13 +610,17 @@ def _add_gallery_route(
         return JSONResponse(page.model_dump())
 
 
-def _documents(storage: Storage, bucket: str, infos: list[ObjectInfo]) -> list[GalleryItem]:
-    """One GET per listed result; one deleted since the listing is skipped."""
+def _documents(
+    storage: Storage, bucket: str, infos: list[ObjectInfo], previews: Previews
+) -> list[GalleryItem]:
+    """One GET per listed result (and a local signature for its thumbnail); one deleted
+    since the listing is skipped."""
     items = []
     for info in infos:
         document = get_json(storage, bucket, info.key)
         if document is not None:
-            items.append(gallery_item(info, document))
+            image_url = previews.url(info.key.removesuffix(".json"), document)
+            items.append(gallery_item(info, document, image_url))
     return items
 
 

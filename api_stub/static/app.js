@@ -1,7 +1,10 @@
 // palette-worker web page: plain JS, no build step, no framework.
 //
-// Flow per file: POST /uploads (a presigned POST policy) -> post the file straight to the
-// bucket as a form -> poll GET /palettes/{key} (202 pending, 200 done or failed) -> render.
+// Flow per file: POST /uploads (a presigned POST policy, with the chosen k) -> post the
+// file straight to the bucket as a form -> long-poll GET /palettes/{key}?wait=N (the
+// answer comes the moment the worker stores the result; 202 after N s: ask again) ->
+// render. Gallery cards show the source image through the presigned GET the listing
+// hands out (image_url); it needs no token of its own.
 // Nothing user-controlled is ever parsed as HTML: every string goes in via textContent.
 //
 // Access: on loopback the api_stub answers everyone. Beyond loopback it answers 401
@@ -11,8 +14,9 @@
 // serves through showImage (an <img src> cannot carry the header).
 "use strict";
 
-const POLL_FIRST_MS = 400;
-const POLL_MAX_MS = 3000;
+const LONG_POLL_S = 25;
+const RETRY_FIRST_MS = 400;
+const RETRY_MAX_MS = 3000;
 const POLL_GIVE_UP_MS = 3 * 60 * 1000;
 const COPIED_MS = 1600;
 const GALLERY_PAGE = 12;
@@ -133,11 +137,20 @@ function contentTypeOf(file) {
   return TYPES_BY_EXTENSION[extension] || "application/octet-stream";
 }
 
-async function requestUpload(file) {
+/** The k chooser's value as the API takes it: a number, "auto", or nothing (default). */
+function chosenK() {
+  const value = $("k-select").value;
+  if (!value) return undefined;
+  return value === "auto" ? value : Number(value);
+}
+
+async function requestUpload(file, k) {
+  const request = { filename: file.name, content_type: contentTypeOf(file), size: file.size };
+  if (k !== undefined) request.k = k;
   const response = await apiFetch("/uploads", {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify({ filename: file.name, content_type: contentTypeOf(file), size: file.size }),
+    body: JSON.stringify(request),
   });
   const body = await response.json().catch(() => ({}));
   if (response.status === 201) return body;
@@ -166,17 +179,19 @@ async function postFile(ticket, file) {
   if (!response.ok) throw new Error(`the bucket refused the upload (HTTP ${response.status}).`);
 }
 
-/** Poll until the result is in; 202 and 404 (not visible yet) mean "ask again later". */
-async function waitForPalette(key, onPending) {
+/** Long-poll until the result is in: the server answers the moment it is stored. A 202
+ * (N seconds passed) is asked again at once; 404 (not visible yet) and 503 after a pause. */
+async function waitForPalette(key) {
   const deadline = Date.now() + POLL_GIVE_UP_MS;
-  let delay = POLL_FIRST_MS;
+  let delay = RETRY_FIRST_MS;
   while (Date.now() < deadline) {
-    const response = await apiFetch(`/palettes/${keyPath(key)}`, { headers: { Accept: "application/json" }, cache: "no-store" });
+    const url = `/palettes/${keyPath(key)}?wait=${LONG_POLL_S}`;
+    const response = await apiFetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
     if (response.status === 200) return response.json();
-    if (![202, 404, 503].includes(response.status)) throw new Error(`unexpected HTTP ${response.status} while waiting.`);
-    onPending();
+    if (response.status === 202) continue;
+    if (![404, 503].includes(response.status)) throw new Error(`unexpected HTTP ${response.status} while waiting.`);
     await sleep(delay);
-    delay = Math.min(delay * 1.5, POLL_MAX_MS);
+    delay = Math.min(delay * 1.5, RETRY_MAX_MS);
   }
   throw new Error("no result after 3 minutes: is the worker running?");
 }
@@ -187,18 +202,19 @@ async function handleFile(file) {
   try {
     card.state(`Uploading ${file.name}…`, true);
     announce(`Uploading ${file.name}…`);
-    const ticket = await requestUpload(file);
+    const k = chosenK();
+    const ticket = await requestUpload(file, k);
     card.root.dataset.key = ticket.key;
     card.keyLine.textContent = ticket.key;
     await postFile(ticket, file);
     card.state("Uploaded. Extracting the palette…", true);
     announce(`${file.name} uploaded; extracting the palette.`);
-    const doc = await waitForPalette(ticket.key, () => {});
+    const doc = await waitForPalette(ticket.key);
     renderDocument(card, doc);
     announce(doc.status === "done"
       ? `Palette ready for ${file.name}: ${doc.colors.length} colours.`
       : `${file.name} failed: ${doc.error ? doc.error.code : "unknown error"}.`);
-    addToGallery(galleryItemFrom(ticket.key, doc), true);
+    addToGallery(galleryItemFrom(ticket.key, doc, card.thumbUrl), true);
   } catch (error) {
     card.root.dataset.status = "error";
     card.state("", false);
@@ -216,7 +232,8 @@ function handleFiles(files) {
 function resultCard(file) {
   const thumb = el("img", { className: "thumb", alt: `Your image ${file.name}` });
   thumb.addEventListener("error", () => thumb.replaceWith(noPreview()), { once: true });
-  thumb.src = URL.createObjectURL(file);
+  const thumbUrl = URL.createObjectURL(file);
+  thumb.src = thumbUrl;
   const stateLine = el("p", { className: "card-state" });
   const keyLine = el("p", { className: "card-key" });
   const body = el("div", { className: "card-body" }, el("h3", {}, file.name), keyLine, stateLine);
@@ -227,7 +244,7 @@ function resultCard(file) {
     stateLine.dataset.busy = String(busy);
     stateLine.hidden = !text;
   };
-  return { root, body, keyLine, state };
+  return { root, body, keyLine, state, thumbUrl };
 }
 
 /** What stands in for an image the browser cannot show (not an image, or HEIC, …). */
@@ -239,11 +256,21 @@ function renderDocument(card, doc) {
   card.root.dataset.status = doc.status;
   card.state("", false);
   if (doc.status === "done") {
-    card.body.append(barImage(card.root.dataset.key, doc.colors.length), swatchList(doc.colors));
+    card.body.append(kLine(doc.quality), barImage(card.root.dataset.key, doc.colors.length), swatchList(doc.colors));
   } else {
     const error = doc.error || {};
     card.body.append(errorBox(error.code || "failed", error.message || "no message"));
   }
+}
+
+/** "k 5 · 5 colours": what was asked for and what came back (auto picks its own). */
+function kLine(quality) {
+  const asked = quality ? quality.k_requested : undefined;
+  const got = quality ? quality.k_returned : undefined;
+  if (asked === undefined || asked === null) return null;
+  const line = el("p", { className: "card-k" }, `k ${asked}${got !== undefined ? ` · ${got} colours` : ""}`);
+  line.dataset.kRequested = String(asked);
+  return line;
 }
 
 function barImage(key, count) {
@@ -330,7 +357,7 @@ async function copyHex(button, hex) {
 
 let nextCursor = null;
 
-function galleryItemFrom(key, doc) {
+function galleryItemFrom(key, doc, imageUrl) {
   return {
     key,
     last_modified: doc.created_at || new Date().toISOString(),
@@ -338,7 +365,18 @@ function galleryItemFrom(key, doc) {
     colors: doc.colors || [],
     error: doc.error || null,
     bar_url: doc.status === "done" ? `/bars/${keyPath(key)}` : null,
+    image_url: doc.status === "done" ? imageUrl : null,
+    k_requested: doc.quality ? doc.quality.k_requested : null,
   };
+}
+
+/** The card's thumbnail: the presigned source image, or "No preview" without one. */
+function galleryThumb(item, name) {
+  if (!item.image_url) return noPreview();
+  const img = el("img", { className: "thumb", loading: "lazy", alt: `The image ${name}` });
+  img.addEventListener("error", () => img.replaceWith(noPreview()), { once: true });
+  img.src = item.image_url;
+  return img;
 }
 
 function galleryCard(item) {
@@ -347,16 +385,18 @@ function galleryCard(item) {
   const name = item.key.split("/").pop();
   const title = el("h3", {}, name);
   const path = el("p", { className: "card-key" }, item.key);
-  const card = el("li", { className: "card" }, title, path, time);
+  const body = el("div", { className: "card-body" }, title, path, time);
+  const card = el("li", { className: "card" }, galleryThumb(item, name), body);
   card.dataset.key = item.key;
   card.dataset.status = item.status;
   if (item.status === "done") {
     const bar = el("img", { className: "bar", width: 300, height: 50, loading: "lazy", alt: `Palette bar of ${item.colors.length} colours` });
     showImage(bar, item.bar_url || `/bars/${keyPath(item.key)}`);
-    card.append(bar, swatchList(item.colors));
+    const k = item.k_requested === null || item.k_requested === undefined ? null : kLine({ k_requested: item.k_requested, k_returned: item.colors.length });
+    body.append(k, bar, swatchList(item.colors));
   } else {
     const error = item.error || {};
-    card.append(errorBox(error.code || item.status, error.message || ""));
+    body.append(errorBox(error.code || item.status, error.message || ""));
   }
   return card;
 }
@@ -428,7 +468,14 @@ function wireDropZone() {
   });
 }
 
+/** 1..32 after "default" and "auto" (the API's range). */
+function fillKChooser() {
+  const select = $("k-select");
+  for (let k = 1; k <= 32; k += 1) select.append(el("option", { value: String(k) }, String(k)));
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  fillKChooser();
   wireDropZone();
   $("more").addEventListener("click", () => loadGallery(false));
   $("refresh").addEventListener("click", () => loadGallery(true));

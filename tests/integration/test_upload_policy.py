@@ -65,3 +65,43 @@ def test_another_key_than_the_signed_one_is_refused(stack: Any) -> None:
     assert response.status_code == 403, response.text
     assert not exists(stack.s3, stack.settings.input_bucket, other)
     assert not exists(stack.s3, stack.settings.input_bucket, key)
+
+
+def test_the_signed_k_is_stored_as_user_metadata(stack: Any) -> None:
+    """The page's k chooser: the policy's ``x-amz-meta-palette-k`` field reaches the
+    object as user metadata, which the worker reads."""
+    key = _key()
+    policy = S3Presigner(stack.settings).presigned_post(
+        stack.settings.input_bucket,
+        key,
+        "image/png",
+        stack.settings.max_bytes,
+        UPLOAD_EXPIRES_S,
+        {"palette-k": "auto"},
+    )
+    response = _post(policy, b"png")
+    assert response.status_code in {200, 201, 204}, response.text
+    head = stack.s3.head_object(Bucket=stack.settings.input_bucket, Key=key)
+    assert head["Metadata"] == {"palette-k": "auto"}
+
+
+def test_another_k_than_the_signed_one_is_refused(stack: Any) -> None:
+    key = _key()
+    policy = S3Presigner(stack.settings).presigned_post(
+        stack.settings.input_bucket,
+        key,
+        "image/png",
+        stack.settings.max_bytes,
+        UPLOAD_EXPIRES_S,
+        {"palette-k": "3"},
+    )
+    response = _post(policy, b"png", **{"x-amz-meta-palette-k": "32"})
+    assert response.status_code == 403, response.text
+    assert not exists(stack.s3, stack.settings.input_bucket, key)
+
+
+def test_metadata_the_policy_does_not_name_is_refused(stack: Any) -> None:
+    key = _key()
+    response = _post(_policy(stack, key), b"png", **{"x-amz-meta-palette-k": "32"})
+    assert response.status_code == 403, response.text
+    assert not exists(stack.s3, stack.settings.input_bucket, key)

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,10 +89,13 @@ def _by_css() -> Any:
     return By.CSS_SELECTOR
 
 
-def _upload(driver: Any, path: Path) -> Any:
-    """Choose a file like a user would and wait until its card settles; returns the card."""
-    from selenium.webdriver.support.ui import WebDriverWait
+def _upload(driver: Any, path: Path, k: str | None = None) -> Any:
+    """Choose a file like a user would (and first k, if given) and wait until its card
+    settles; returns the card."""
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
+    if k is not None:
+        Select(driver.find_element(_by_css(), "#k-select")).select_by_value(k)
     before = len(driver.find_elements(_by_css(), "#results li.result"))
     driver.find_element(_by_css(), "#file-input").send_keys(str(path))
 
@@ -141,9 +145,11 @@ def test_upload_through_the_page_shows_the_stored_palette(
 
     photo = tmp_path / "Chelsea the cat.jpg"
     shutil.copy(DATA / "chelsea.jpg", photo)
-    card = _upload(browser, photo)
+    browser.execute_script("window.__sameDocument = true")
+    card = _upload(browser, photo, k="6")
     assert card.get_attribute("data-status") == "done", card.text
     key = card.get_attribute("data-key")
+    _check_waited_with_long_polls(browser, key)
     assert key.startswith("uploads/")
     assert key.endswith("/Chelsea-the-cat.jpg")
 
@@ -151,10 +157,13 @@ def test_upload_through_the_page_shows_the_stored_palette(
     head = stack.s3.head_object(Bucket=stack.settings.input_bucket, Key=key)
     assert head["ContentLength"] == photo.stat().st_size
     assert head["ContentType"] == "image/jpeg"
+    assert head["Metadata"] == {"palette-k": "6"}  # the chooser's k, through the policy
 
-    # the swatches are the stored document's colours, in its order
+    # the swatches are the stored document's colours, in its order, as many as chosen
     doc = _stored(stack, key)
     assert doc["status"] == "done"
+    assert (doc["quality"]["k_requested"], doc["quality"]["k_returned"]) == (6, 6)
+    assert card.find_element(_by_css(), ".card-k").text == "k 6 · 6 colours"
     swatches = card.find_elements(_by_css(), ".swatch")
     assert [s.get_attribute("data-hex") for s in swatches] == [c["hex"] for c in doc["colors"]]
     first = doc["colors"][0]
@@ -166,6 +175,7 @@ def test_upload_through_the_page_shows_the_stored_palette(
 
     _check_copy(browser, swatches[0], first["hex"])
     _check_gallery(browser, key)
+    _check_gallery_thumbnail(browser, stack, key)
     _check_keyboard_opens_picker(browser)
 
     # a steady picture: no focus ring, no transient "Copied" state
@@ -218,6 +228,40 @@ def _check_gallery(driver: Any, key: str) -> None:
             return
         assert time.monotonic() < deadline, f"gallery starts with {newest!r}"
         time.sleep(1.0)
+
+
+def _check_waited_with_long_polls(driver: Any, key: str) -> None:
+    """The card filled in on the page the user uploaded from (no reload), and the page
+    asked for the result with ``?wait=``, not by polling: a request or two, not one a
+    second."""
+    assert driver.execute_script("return window.__sameDocument") is True
+    names = driver.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)"
+    )
+    quoted = "/palettes/" + "/".join(urllib.parse.quote(part, safe="") for part in key.split("/"))
+    asked = [name for name in names if urllib.parse.urlsplit(name).path == quoted]
+    assert asked, names
+    assert all("wait=" in urllib.parse.urlsplit(name).query for name in asked), asked
+    assert len(asked) <= 3, asked
+
+
+def _check_gallery_thumbnail(driver: Any, stack: Any, key: str) -> None:
+    """The server's gallery card shows the source image, fetched from the store with the
+    presigned GET the listing handed out, beside its bar and swatches."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    cards = driver.find_elements(_by_css(), '#gallery li:not([data-local="true"])')
+    card = next(c for c in cards if c.get_attribute("data-key") == key)
+    thumb = card.find_element(_by_css(), "img.thumb")
+    loaded = "return arguments[0].complete && arguments[0].naturalWidth"
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script(loaded, thumb))
+    width = driver.execute_script("return arguments[0].naturalWidth", thumb)
+    assert width == 451  # chelsea.jpg as stored, not a stand-in
+    src = thumb.get_attribute("src")
+    assert src.startswith(f"{stack.settings.s3_endpoint}/{stack.settings.input_bucket}/")
+    assert "X-Amz-Signature=" in src
+    assert card.find_elements(_by_css(), "img.bar")
+    assert card.find_elements(_by_css(), ".swatch")
 
 
 def _check_keyboard_opens_picker(driver: Any) -> None:

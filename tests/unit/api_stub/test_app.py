@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import typing
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -241,8 +242,17 @@ UPLOAD_KEY = re.compile(r"uploads/[0-9a-f]{32}/[A-Za-z0-9._-]{1,100}")
 
 class BrokenPresigner:
     def presigned_post(
-        self, bucket: str, key: str, content_type: str, max_bytes: int, expires: int
+        self,
+        bucket: str,
+        key: str,
+        content_type: str,
+        max_bytes: int,
+        expires: int,
+        metadata: Any = None,
     ) -> web.PostPolicy:
+        raise RuntimeError("Unable to locate credentials for secret-profile")
+
+    def presigned_get(self, bucket: str, key: str, content_type: str, expires: int) -> str:
         raise RuntimeError("Unable to locate credentials for secret-profile")
 
 
@@ -280,6 +290,7 @@ def test_page_is_served_with_a_strict_content_security_policy() -> None:
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp
     assert f"connect-src 'self' {S3_ENDPOINT}" in csp
+    assert f"img-src 'self' blob: data: {S3_ENDPOINT};" in csp  # gallery thumbnails
 
 
 @pytest.mark.parametrize(
@@ -345,6 +356,33 @@ def test_upload_ticket_is_a_sigv4_post_policy_bounded_in_size_type_key_and_time(
     expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
     assert timedelta(0) < expires - before <= timedelta(seconds=web.UPLOAD_EXPIRES_S + 1)
     assert web.UPLOAD_EXPIRES_S <= 300
+
+
+@pytest.mark.parametrize(("k", "sent"), [(3, "3"), (32, "32"), ("auto", "auto")])
+def test_an_upload_asking_for_k_signs_it_as_exact_user_metadata(k: Any, sent: str) -> None:
+    """The stored object gets ``x-amz-meta-palette-k``; the policy pins its value."""
+    client, _ = web_client()
+    request = {"filename": "a.png", "content_type": "image/png", "k": k}
+    ticket = client.post("/uploads", json=request).json()
+    assert ticket["fields"]["x-amz-meta-palette-k"] == sent
+    policy = json.loads(base64.b64decode(ticket["fields"]["policy"]))
+    assert {"x-amz-meta-palette-k": sent} in policy["conditions"]
+
+
+def test_an_upload_without_k_carries_no_metadata() -> None:
+    client, _ = web_client()
+    ticket = client.post("/uploads", json={"filename": "a.png", "content_type": "image/png"})
+    assert not [name for name in ticket.json()["fields"] if name.startswith("x-amz-meta-")]
+
+
+@pytest.mark.parametrize("k", [0, 33, -1, "3", "many", True, 2.5])
+def test_an_upload_asking_for_an_invalid_k_is_422(k: Any) -> None:
+    client, _ = web_client(presigner=BrokenPresigner())
+    response = client.post(
+        "/uploads", json={"filename": "a.png", "content_type": "image/png", "k": k}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:2] == ["body", "k"]
 
 
 def test_two_uploads_of_one_name_never_share_a_key() -> None:
@@ -458,6 +496,37 @@ def test_gallery_lists_results_newest_first_with_card_fields() -> None:
     assert newest["bar_url"] == "/bars/new%20one.jpg"
     assert newest["palette_url"] == "/palettes/new%20one.jpg"
     assert (failed["status"], failed["error"], failed["bar_url"]) == ("failed", error, None)
+
+
+def test_gallery_cards_of_done_results_carry_a_presigned_thumbnail() -> None:
+    """A short-lived signed GET of the source image, for images a browser shows and
+    small enough; none for a failed result, a TIFF or an image over the cap."""
+    storage = MemoryStorage()
+    small = {"format": "JPEG", "size": 5000}
+    put_result(storage, "cats/a b.jpg", 1, source=small, quality={"k_requested": 3})
+    put_result(storage, "scan.tif", 2, source={"format": "TIFF", "size": 5000})
+    huge = {"format": "PNG", "size": web.PREVIEW_MAX_BYTES + 1}
+    put_result(storage, "huge.png", 3, source=huge)
+    put_result(storage, "bad.jpg", 4, status="failed", source=small)
+    client, _ = web_client(storage)
+    items = {item["key"]: item for item in client.get("/palettes").json()["items"]}
+    url = urllib.parse.urlsplit(items["cats/a b.jpg"]["image_url"])
+    assert f"{url.scheme}://{url.netloc}{url.path}" == f"{S3_ENDPOINT}/images/cats/a%20b.jpg"
+    query = urllib.parse.parse_qs(url.query)
+    assert query["X-Amz-Expires"] == [str(web.PREVIEW_EXPIRES_S)]
+    assert query["response-content-type"] == ["image/jpeg"]
+    assert "X-Amz-Signature" in query
+    assert items["cats/a b.jpg"]["k_requested"] == 3
+    assert [items[k]["image_url"] for k in ("scan.tif", "huge.png", "bad.jpg")] == [None] * 3
+
+
+def test_gallery_without_credentials_to_sign_shows_cards_without_thumbnails() -> None:
+    storage = MemoryStorage()
+    put_result(storage, "a.jpg", 1, source={"format": "JPEG", "size": 10})
+    client, _ = web_client(storage, presigner=BrokenPresigner())
+    response = client.get("/palettes")
+    assert response.status_code == 200
+    assert response.json()["items"][0]["image_url"] is None
 
 
 def test_gallery_pages_with_a_cursor_until_the_end() -> None:
