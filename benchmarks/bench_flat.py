@@ -28,10 +28,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from worker.palette.options import K
 
 ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__" and "--child" in sys.argv:  # the child imports the other checkout
@@ -47,7 +50,7 @@ Method = Callable[[bytes, int], np.ndarray]
 """Image bytes and k → (m, 3) returned colours."""
 
 
-def ours(data: bytes, k: int | str) -> np.ndarray:
+def ours(data: bytes, k: K) -> np.ndarray:
     from worker.palette import extract
 
     return np.array([c["rgb"] for c in extract(data, k)["colors"]], dtype=np.uint8)

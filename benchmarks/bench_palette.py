@@ -24,10 +24,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from worker.palette.options import K
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -43,6 +46,12 @@ Palette = list[tuple[tuple[int, int, int], float | None]]
 Method = Callable[[Path, int], Palette]
 
 
+def _rgb(colour: Any) -> tuple[int, int, int]:
+    """A peer's colour (a list, tuple or array; RGB first) as our palette's RGB triple."""
+    red, green, blue = (int(channel) for channel in list(colour)[:3])
+    return red, green, blue
+
+
 # ---------------------------------------------------------------- methods
 
 
@@ -50,7 +59,7 @@ def ours(path: Path, k: int, **options: Any) -> Palette:
     from worker.palette import extract
 
     result = extract(path.read_bytes(), k, **options)
-    return [(tuple(c["rgb"]), c["proportion"]) for c in result["colors"]]  # type: ignore[misc]
+    return [(_rgb(c["rgb"]), c["proportion"]) for c in result["colors"]]
 
 
 def ours_in(space: str) -> Method:
@@ -86,33 +95,33 @@ def pylette_oklab(path: Path, k: int) -> Palette:
 def fast_colorthief_method(path: Path, k: int) -> Palette:
     import fast_colorthief
 
-    return [(tuple(c), None) for c in fast_colorthief.get_palette(str(path), color_count=k)]  # type: ignore[misc]
+    return [(_rgb(c), None) for c in fast_colorthief.get_palette(str(path), color_count=k)]
 
 
 def colorthief_method(path: Path, k: int) -> Palette:
     from colorthief import ColorThief
 
-    return [(tuple(c), None) for c in ColorThief(str(path)).get_palette(color_count=k)]  # type: ignore[misc]
+    return [(_rgb(c), None) for c in ColorThief(str(path)).get_palette(color_count=k)]
 
 
 def extcolors_method(path: Path, k: int) -> Palette:
     import extcolors
 
     colors, total = extcolors.extract_from_path(str(path), limit=k)
-    return [(tuple(c), n / total) for c, n in colors]  # type: ignore[misc]
+    return [(_rgb(c), n / total) for c, n in colors]
 
 
 def colorgram_method(path: Path, k: int) -> Palette:
     import colorgram
 
-    return [(tuple(c.rgb), float(c.proportion)) for c in colorgram.extract(str(path), k)]  # type: ignore[misc]
+    return [(_rgb(c.rgb), float(c.proportion)) for c in colorgram.extract(str(path), k)]
 
 
 def haishoku_method(path: Path, k: int) -> Palette:
     """Haishoku has no k: it returns its own (up to 8) colours."""
     from haishoku.haishoku import Haishoku
 
-    return [(tuple(c), float(s)) for s, c in Haishoku.getPalette(str(path))]  # type: ignore[misc]
+    return [(_rgb(c), float(s)) for s, c in Haishoku.getPalette(str(path))]
 
 
 def pillow_full(path: Path, k: int) -> Palette:
@@ -395,7 +404,7 @@ STEPS = {
 """The steps ``--profile`` times (cluster's are inside ``kmeans_centres``)."""
 
 
-def profile_table(files: list[Path], k: int | str, runs: int) -> None:
+def profile_table(files: list[Path], k: K, runs: int) -> None:
     """Mean ms per call of each step of ``extract``, by wrapping the functions wherever
     a core module refers to them (modules import each other's functions by name)."""
     from worker import palette
@@ -431,8 +440,8 @@ def profile_table(files: list[Path], k: int | str, runs: int) -> None:
 def _wrap_steps(spent: dict[str, float]) -> list[tuple[Any, str, Any]]:
     import importlib
 
-    names = ("decode", "quantize", "auto", "fit", "counting", "describe", "cluster", "pipeline")
-    modules = [importlib.import_module(f"worker.palette.{name}") for name in names]
+    parts = ("decode", "quantize", "auto", "fit", "counting", "describe", "cluster", "pipeline")
+    modules = [importlib.import_module(f"worker.palette.{part}") for part in parts]
     originals = []
     for module_name, names in STEPS.items():
         for name in names:
@@ -570,7 +579,8 @@ def main(argv: list[str] | None = None) -> None:
         auto_table(photos(args.corpus, args.quick), max(args.runs, 10))
         return
     if args.profile:
-        for k in (5, 10, "auto"):
+        ks: tuple[K, ...] = (5, 10, "auto")
+        for k in ks:
             profile_table(photos(args.corpus, args.quick), k, max(args.runs, 20))
         return
     methods, notes = available_methods()

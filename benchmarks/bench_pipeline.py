@@ -396,7 +396,8 @@ class Poller:
     """
 
     def __init__(self, conns: Connections) -> None:
-        self.conns, self.pending, self.heads = conns, {}, 0
+        self.conns, self.heads = conns, 0
+        self.pending: dict[int, tuple[Upload, float]] = {}  # index → (upload, next HEAD at)
         self.lock, self.stop = threading.Lock(), threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()

@@ -195,5 +195,5 @@ def _listening(pid: int) -> set[str]:
     return {
         conn.laddr.ip
         for conn in psutil.net_connections(kind="inet")
-        if conn.pid == pid and conn.status == psutil.CONN_LISTEN
+        if conn.pid == pid and conn.status == psutil.CONN_LISTEN and conn.laddr
     }

@@ -27,6 +27,7 @@ import redis
 import uvicorn
 
 from api_stub.app import create_app
+from tests.helpers import etag_of
 from worker import __version__
 from worker.config import Settings
 from worker.freshness import expected_options
@@ -179,7 +180,7 @@ def test_palettes_404_202_200(broker: redis.Redis) -> None:
         assert http.get(path).status_code == 404
         storage.put("images", KEY, b"\x89PNG...", "image/png")
         assert http.get(path).json() == {"status": "pending", "key": KEY}
-        etag = storage.head("images", KEY).etag  # type: ignore[union-attr]
+        etag = etag_of(storage, "images", KEY)
         document = {  # current by worker.freshness: this ETag, version and default options
             "schema_version": 1,
             "status": "done",

@@ -27,7 +27,8 @@ from infra.cluster import Cluster, simulated_cluster
 from infra.processes import wait_until
 from tests.integration.helpers import upload
 from worker.jobs import Job
-from worker.storage import get_json, make_storage, s3_client
+from worker.storage import get_json, s3_client
+from worker.storage.s3 import S3Storage
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +70,7 @@ def test_a_host_that_vanishes_mid_batch_loses_nothing() -> None:
     with simulated_cluster(2, settings=SETTINGS) as cluster:
         victim, survivor = cluster.hosts
         settings = cluster.stack.settings
-        s3, storage = s3_client(settings), make_storage(settings)
+        s3, storage = s3_client(settings), S3Storage(settings)
         try:
             etags = {
                 f"cluster/{n:03d}.png": upload(
@@ -78,7 +79,7 @@ def test_a_host_that_vanishes_mid_batch_loses_nothing() -> None:
                 for n in range(IMAGES)
             }
             mid_batch = wait_until(
-                lambda: len(cluster.outcomes(victim)) >= 2 and cluster.held(victim),
+                lambda: len(cluster.outcomes(victim)) >= 2 and bool(cluster.held(victim)),
                 timeout=120,
                 interval=0.02,
             )
@@ -106,7 +107,9 @@ def test_a_host_that_vanishes_mid_batch_loses_nothing() -> None:
     for key in etags:
         job = Job("images", key, etags[key]).id
         if job in held:
-            assert docs[key]["worker"]["host"] == survivor.name
+            doc = docs[key]
+            assert doc is not None
+            assert doc["worker"]["host"] == survivor.name
     assert recovered_in < RECOVERY_BUDGET_S
 
 

@@ -323,7 +323,7 @@ def test_no_escaping_key_ever_produced_a_read_or_a_write(stack: Any) -> None:
 def _queued_or_running(stack: Any, ids: set[str]) -> bool:
     client = redis.Redis.from_url(stack.settings.broker_url)
     try:
-        waiting = b"".join(client.lrange("palette", 0, -1)).decode(errors="replace")
+        waiting = repr(client.lrange("palette", 0, -1))  # the messages, job ids included
         running = any(client.exists(ATTEMPTS_PREFIX + job) for job in ids)
     finally:
         client.close()

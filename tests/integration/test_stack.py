@@ -110,7 +110,9 @@ def test_status_shows_every_component_healthy(lifecycle: Lifecycle) -> None:
     assert all(row.pid for row in rows[1:])
 
 
-def test_env_is_the_client_contract(lifecycle: Lifecycle, capsys: pytest.CaptureFixture) -> None:
+def test_env_is_the_client_contract(
+    lifecycle: Lifecycle, capsys: pytest.CaptureFixture[str]
+) -> None:
     env = stack_mod.env(lifecycle.stack_dir)
     assert set(env) == CLIENT_VARIABLES
     settings = Settings.from_env(env)
@@ -175,7 +177,7 @@ def test_up_restarts_a_component_that_died(lifecycle: Lifecycle) -> None:
 
 
 def test_a_port_in_use_is_one_clear_error(
-    lifecycle: Lifecycle, tmp_path: Path, capsys: pytest.CaptureFixture
+    lifecycle: Lifecycle, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
@@ -231,7 +233,7 @@ loopback (a bridge address other hosts reach) is tests/integration/test_cluster.
 
 
 def test_bind_puts_every_service_and_url_on_the_address_and_runs_no_worker(
-    tmp_path: Path, capsys: pytest.CaptureFixture
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``palette stack up --bind ADDR --workers 0``: services and the one beat only."""
     stack_dir = tmp_path / "bound"
@@ -279,7 +281,7 @@ def _without_password(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
-def test_cli_without_a_stack_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_without_a_stack_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["stack", "--dir", str(tmp_path / "none"), "env"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("palette stack: no stack in")

@@ -17,6 +17,7 @@ from PIL import Image
 from api_stub import server
 from api_stub.access import ApiAccess
 from api_stub.app import create_app
+from tests.helpers import etag_of
 from tests.unit.api_stub.fakes import FakeQueue, current_result
 from tests.unit.api_stub.test_app import AUTH as WEBHOOK_AUTH
 from tests.unit.api_stub.test_app import EVENTS, Client
@@ -55,7 +56,7 @@ def client_with(access: ApiAccess) -> Client:
     ).with_overrides(webhook_token=WEBHOOK_TOKEN)
     storage = MemoryStorage()
     storage.put(settings.input_bucket, KEY, _png(), "image/png")
-    etag = storage.head(settings.input_bucket, KEY).etag  # type: ignore[union-attr]
+    etag = etag_of(storage, settings.input_bucket, KEY)
     document = json.dumps(current_result(etag)).encode()
     storage.put(settings.output_bucket, KEY + ".json", document, "application/json")
     storage.put(settings.output_bucket, KEY + ".png", _png(), "image/png")

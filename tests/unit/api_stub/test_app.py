@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 
 from api_stub import web
 from api_stub.app import create_app
-from api_stub.events import unsafe_key_reason
+from tests.helpers import etag_of
 from tests.unit.api_stub.fakes import FakeQueue, current_result
 from worker.config import Settings
 from worker.errors import StorageUnavailable
+from worker.jobs import unsafe_key_reason
 from worker.storage import MemoryStorage, ObjectInfo
 
 EVENTS = Path(__file__).resolve().parents[2] / "data" / "events"
@@ -152,7 +153,7 @@ def test_palette_404_then_202_then_200() -> None:
     storage.put("images", KEY, b"png bytes", "image/png")
     response = client.get(url)
     assert (response.status_code, response.json()) == (202, {"status": "pending", "key": KEY})
-    etag = storage.head("images", KEY).etag  # type: ignore[union-attr]
+    etag = etag_of(storage, "images", KEY)
     document = current_result(etag)
     storage.put("palettes", KEY + ".json", json.dumps(document).encode(), "application/json")
     response = client.get(url)
@@ -172,7 +173,7 @@ def test_a_result_without_etag_or_of_other_options_is_pending() -> None:
     ETag, and the HEAD's metadata is what makes the old result stale."""
     client, _, storage = client_for()
     storage.put("images", "a.png", b"bytes", "image/png")
-    etag = storage.head("images", "a.png").etag  # type: ignore[union-attr]
+    etag = etag_of(storage, "images", "a.png")
     for document in ({**current_result(etag), "source": {}}, current_result(None)):
         storage.put("palettes", "a.png.json", json.dumps(document).encode(), "application/json")
         assert client.get("/palettes/a.png").status_code == 202

@@ -15,9 +15,8 @@ from api_stub.events import (
     Ignored,
     parse_body,
     parse_event,
-    unsafe_key_reason,
 )
-from worker.jobs import PROCESS, REMOVE, Job
+from worker.jobs import PROCESS, REMOVE, Job, unsafe_key_reason
 
 EVENTS = Path(__file__).resolve().parents[2] / "data" / "events"
 UNICODE_KEY = "my photos/a b+c ü%.png"

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from starlette.types import Message
 
 from api_stub.limits import MAX_EVENT_BYTES, MAX_OTHER_BYTES, BodyLimit
 from tests.unit.api_stub.test_app import AUTH, client_for
@@ -52,7 +53,7 @@ def test_a_get_with_a_body_is_bounded_too() -> None:
 
 def run(app: Any, headers: list[tuple[bytes, bytes]], messages: list[dict[str, Any]]) -> Any:
     """Drive the middleware by hand: what it received and what it sent."""
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
     pending = list(messages)
     received = 0
 
@@ -61,7 +62,7 @@ def run(app: Any, headers: list[tuple[bytes, bytes]], messages: list[dict[str, A
         received += 1
         return pending.pop(0) if pending else {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {"type": "http", "path": "/events", "headers": headers}

@@ -18,6 +18,7 @@ import pytest
 from api_stub.app import create_app
 from api_stub.caching import entity_tag, matches
 from api_stub.push import Waiters
+from tests.helpers import etag_of
 from tests.unit.api_stub.fakes import FakeQueue, current_result
 from worker.config import Settings
 from worker.storage import MemoryStorage
@@ -33,7 +34,7 @@ def setup() -> tuple[Any, MemoryStorage]:
 
 
 def store_result(storage: MemoryStorage, key: str = KEY, status: str = "done") -> bytes:
-    etag = storage.head("images", key).etag  # type: ignore[union-attr]
+    etag = etag_of(storage, "images", key)
     document = current_result(etag, status)
     raw = json.dumps(document).encode()
     storage.put("palettes", key + ".json", raw, "application/json")

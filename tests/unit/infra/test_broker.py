@@ -45,11 +45,6 @@ def test_beyond_loopback_a_password_is_mandatory(tmp_path: Path, bind: str) -> N
     broker.write_config(tmp_path / "redis.conf", password="pw", bind=bind)
 
 
-@pytest.mark.parametrize("bind", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
-def test_loopback_is_loopback(bind: str) -> None:
-    assert broker.is_loopback(bind)
-
-
 def fake_server(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "redis-server"

@@ -136,8 +136,11 @@ def test_worker_readiness_is_read_from_this_start_log(tmp_path: Path) -> None:
         ("redis://user:hunter2@h/1", "redis://user:***@h/1"),
     ],
 )
-def test_broker_urls_are_printed_without_password(url: str, shown: str) -> None:
-    assert components.redact_url(url) == shown
+def test_broker_urls_are_printed_without_password(tmp_path: Path, url: str, shown: str) -> None:
+    """What ``palette stack status`` shows as Redis's endpoint."""
+    state = make_state(tmp_path)
+    state.broker_url = url
+    assert components.REDIS.endpoint(state) == shown
 
 
 def test_only_a_local_broker_can_be_started() -> None:
@@ -221,7 +224,7 @@ def test_a_component_that_dies_fails_up_with_its_log_tail(tmp_path: Path) -> Non
 
 
 def test_invalid_settings_are_one_line_not_a_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PALETTE_DEFAULT_K", "99")
     monkeypatch.setenv("PALETTE_BROKER_URL", "redis://redis.invalid:6379/0")

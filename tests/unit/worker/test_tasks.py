@@ -2,6 +2,7 @@
 
 import json
 
+from tests.helpers import etag_of
 from worker.config import Settings
 from worker.jobs import Job
 from worker.storage import MemoryStorage, ObjectInfo
@@ -22,7 +23,7 @@ def test_an_image_gets_a_png_and_a_done_json(
     assert doc["status"] == "done"
     assert doc["schema_version"] == 1
     assert doc["source"]["key"] == "cats/a.jpg"
-    assert doc["source"]["etag"] == storage.head("images", "cats/a.jpg").etag
+    assert doc["source"]["etag"] == etag_of(storage, "images", "cats/a.jpg")
     assert doc["source"]["format"] == "JPEG"
     assert doc["bar"] == {"bucket": "palettes", "key": "cats/a.jpg.png", "width": 300, "height": 50}
     assert len(doc["colors"]) == 5
@@ -72,7 +73,7 @@ def test_a_redelivered_job_is_a_no_op(
     storage: MemoryStorage, settings: Settings, photo_bytes: bytes
 ) -> None:
     storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
-    etag = storage.head("images", "a.jpg").etag
+    etag = etag_of(storage, "images", "a.jpg")
     assert process(Job("images", "a.jpg", etag), storage, settings).status == "done"
     first = _stored(storage, "palettes", "a.jpg.json")
     again = process(Job("images", "a.jpg", etag), storage, settings)
@@ -85,7 +86,7 @@ def test_a_result_made_on_another_host_is_current(
 ) -> None:
     """Hosts differ, results do not: a redelivery on another host must not recompute."""
     storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
-    etag = storage.head("images", "a.jpg").etag
+    etag = etag_of(storage, "images", "a.jpg")
     process(Job("images", "a.jpg", etag), storage, settings)
     doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
     doc["worker"]["host"] = "another-host"
@@ -123,7 +124,7 @@ def test_a_result_of_another_worker_version_or_options_is_recomputed(
 ) -> None:
     """After an upgrade, re-sending the same bytes must not serve the old algorithm's palette."""
     storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
-    etag = storage.head("images", "a.jpg").etag
+    etag = etag_of(storage, "images", "a.jpg")
     process(Job("images", "a.jpg", etag), storage, settings)
     for stale in ({"worker": {"version": "0.0.1"}}, {"options": {"k": 5, "sample_size": 1}}):
         doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
@@ -173,10 +174,10 @@ def test_same_bytes_uploaded_again_with_another_k_are_recomputed(
 ) -> None:
     """Identical bytes keep their ETag: only the options tell the two uploads apart."""
     storage.put("images", "a.jpg", photo_bytes, "image/jpeg", metadata={"palette-k": "3"})
-    etag = storage.head("images", "a.jpg").etag
+    etag = etag_of(storage, "images", "a.jpg")
     process(Job("images", "a.jpg", etag), storage, settings)
     storage.put("images", "a.jpg", photo_bytes, "image/jpeg", metadata={"palette-k": "4"})
-    assert storage.head("images", "a.jpg").etag == etag
+    assert etag_of(storage, "images", "a.jpg") == etag
     assert process(Job("images", "a.jpg", etag), storage, settings).status == "done"
     doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
     assert (doc["options"]["k"], len(doc["colors"])) == (4, 4)
@@ -249,7 +250,7 @@ def test_a_failure_stored_without_a_get_records_the_uploads_options(
     """A timed-out or lost job's failure says what the upload asked for, so it can be
     current; for a version that is no longer there, nothing is stored."""
     storage.put("images", "a.jpg", b"x", "image/jpeg", metadata={"palette-k": "3"})
-    etag = storage.head("images", "a.jpg").etag  # type: ignore[union-attr]
+    etag = etag_of(storage, "images", "a.jpg")
     found = failure_source(storage, settings, Job("images", "a.jpg", etag))
     assert found is not None
     source, k = found

@@ -22,7 +22,9 @@ SHARMA = [
 
 
 @pytest.mark.parametrize(("lab1", "lab2", "expected"), SHARMA)
-def test_ciede2000_matches_sharma_data(lab1, lab2, expected) -> None:
+def test_ciede2000_matches_sharma_data(
+    lab1: tuple[float, float, float], lab2: tuple[float, float, float], expected: float
+) -> None:
     assert colorspace.ciede2000(lab1, lab2) == pytest.approx(expected, abs=1e-4)
     assert colorspace.ciede2000(lab2, lab1) == pytest.approx(expected, abs=1e-4)
 
@@ -60,7 +62,7 @@ def test_din99o_matches_the_din_6176_formula() -> None:
     """The trig-free form equals the standard's hue-angle form, greys and black included."""
     lab = np.vstack([
         np.random.default_rng(4).uniform([0, -128, -128], [100, 127, 127], (2000, 3)),
-        [[0, 0, 0], [50, 0, 0], [100, 0, 0], [50, 1e-12, 0]],
+        np.array([[0, 0, 0], [50, 0, 0], [100, 0, 0], [50, 1e-12, 0]], dtype=np.float64),
     ])  # fmt: skip
     angle = np.radians(26.0)
     e = np.cos(angle) * lab[:, 1] + np.sin(angle) * lab[:, 2]

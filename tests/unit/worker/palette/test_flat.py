@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from benchmarks.flat_images import flat_image, worst_matches
 from worker.palette import extract
 
 
-def colours_of(result: dict) -> np.ndarray:
+def colours_of(result: dict[str, Any]) -> np.ndarray:
     return np.array([c["rgb"] for c in result["colors"]], dtype=np.uint8)
 
 
