@@ -288,8 +288,11 @@ def test_seaweedfs_stays_on_loopback_and_only_the_s3_relay_moves_to_bind(tmp_pat
     """Master, volume and filer (HTTP and gRPC) answer without a credential: beyond
     loopback only the S3 gateway, through the relay, is reachable."""
     state = make_state(tmp_path)
+    state.ports[seaweed.WEED_METRICS] = 15200
     command = seaweed.command(tmp_path, state.ports, tmp_path, tmp_path)
     assert {"-ip=127.0.0.1", "-ip.bind=127.0.0.1"} <= set(command)
+    assert {"-metricsPort=15200", "-metricsIp=127.0.0.1"} <= set(command)
+    assert seaweed.metrics_url(state.ports) == "http://127.0.0.1:15200/metrics"
     assert [c.name for c in components.managed(state)] == ["seaweedfs", "api_stub", "worker"]
     state.bind, state.ports["weed_s3"] = "10.77.0.1", 15100
     weed = components.SEAWEEDFS.command(state)
