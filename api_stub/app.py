@@ -55,7 +55,8 @@ from worker.bearer import bearer_check
 from worker.config import Settings
 from worker.errors import BrokerUnavailable, SourceMissing, StorageUnavailable
 from worker.freshness import is_current
-from worker.jobs import Job, result_keys, unsafe_key_reason
+from worker.jobs import Job, unsafe_key_reason
+from worker.outputs import PALETTE_JSON
 from worker.storage import Storage, make_storage
 
 log = logging.getLogger(__name__)
@@ -345,7 +346,7 @@ def _palette_response(
     image = storage.head(settings.input_bucket, key)
     if image is None:
         return status_response(404, "not_found", {"Cache-Control": NEVER_STORE}, key=key)
-    raw = _stored(storage, settings.output_bucket, result_keys(key)[0])
+    raw = _stored(storage, settings.output_bucket, PALETTE_JSON.key(key))
     document = _json_object(raw)
     current = is_current(document, image.etag, image.metadata, settings.default_k)
     if raw is not None and current:

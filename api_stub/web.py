@@ -61,7 +61,8 @@ from api_stub.caching import cached
 from api_stub.responses import RETRY_AFTER_S, StatusBody, status_response
 from worker.config import Settings
 from worker.errors import SourceMissing, StorageUnavailable
-from worker.jobs import result_keys, unsafe_key_reason
+from worker.jobs import unsafe_key_reason
+from worker.outputs import BAR, PALETTE_JSON
 from worker.storage import ObjectInfo, Storage, get_json, s3_client
 from worker.upload_options import metadata_for
 
@@ -483,7 +484,8 @@ class ResultIndex:
         with self._lock:
             now = self._clock()
             if self._listed_at is None or now - self._listed_at >= self._ttl:
-                listed = [i for i in self._storage.list(self._bucket) if i.key.endswith(".json")]
+                results = self._storage.list(self._bucket)
+                listed = [i for i in results if i.key.endswith(PALETTE_JSON.suffix)]
                 listed.sort(key=position)
                 self._entries, self._positions = listed, [position(i) for i in listed]
                 self._listed_at = now
@@ -533,7 +535,7 @@ def gallery_item(
     info: ObjectInfo, document: dict[str, Any], image_url: str | None = None
 ) -> GalleryItem:
     """What a gallery card needs, and nothing heavier (no timings, no provenance)."""
-    key = info.key.removesuffix(".json")
+    key = info.key.removesuffix(PALETTE_JSON.suffix)
     status = str(document.get("status", "unknown"))
     colors = document.get("colors")
     error = document.get("error")
@@ -658,7 +660,7 @@ def _add_bar_route(
         if reason is not None:
             return status_response(400, "invalid_key", key=key, detail=reason)
         try:
-            data = storage.get(output_bucket, result_keys(key)[1])
+            data = storage.get(output_bucket, BAR.key(key))
         except SourceMissing:
             return status_response(404, "not_found", key=key)
         except StorageUnavailable:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass
 
+from worker import outputs
+
 TASK_NAME = "palette.process"
 """The Celery task name; the api_stub sends by name so it never imports the worker core."""
 
@@ -78,10 +80,6 @@ def normalise_etag(etag: str | None) -> str | None:
     return bare or None
 
 
-MAX_KEY_BYTES = 1024 - len(".json")
-"""S3 keys are at most 1024 bytes, and the result key adds ``.json``."""
-
-
 def unsafe_key_reason(key: str) -> str | None:
     """Why ``key`` must be neither enqueued, read nor written; None when it is safe.
 
@@ -94,18 +92,13 @@ def unsafe_key_reason(key: str) -> str | None:
         return "empty key"
     if any("\ud800" <= char <= "\udfff" for char in key):
         return "key is not valid Unicode (lone surrogate)"
-    if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        return f"key longer than {MAX_KEY_BYTES} bytes"
+    if len(key.encode("utf-8", "surrogatepass")) > (limit := outputs.max_image_key_bytes()):
+        return f"key longer than {limit} bytes"
     if any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
         return "control character in key"
     if any(segment in {"", ".", ".."} for segment in key.split("/")):
         return "empty, '.' or '..' path segment in key"
     return None
-
-
-def result_keys(key: str) -> tuple[str, str]:
-    """(json_key, png_key) in the output bucket for an input key."""
-    return f"{key}.json", f"{key}.png"
 
 
 def _optional_int(value: object) -> int | None:

@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from worker import outputs
 from worker.config import Settings
-from worker.jobs import Job, result_keys
+from worker.jobs import Job
 from worker.storage import Storage
 
 log = logging.getLogger(__name__)
 
 REMOVED, IMAGE_EXISTS, REUPLOADED = "removed", "image_exists", "reuploaded"
-"""What ``remove_results`` did: removed both outputs; left them (the image is there);
+"""What ``remove_results`` did: removed every output; left them (the image is there);
 removed them, then found the image back and sent it to be processed again."""
 
 
@@ -29,19 +30,19 @@ def remove_results(
     key: str,
     requeue: Callable[[Job], object] | None = None,
 ) -> str:
-    """Delete ``<key>.json`` then ``<key>.png`` unless ``key`` exists in the input bucket.
+    """Delete every output of ``key`` (``worker.outputs``) unless ``key`` exists in the
+    input bucket.
 
     The JSON goes first: it is what says "there is a result", so a reader never finds a
-    JSON whose bar is gone. The image is looked at again afterwards: a re-upload whose
-    result was stored between the first look and the deletes would otherwise stay
-    without one until the next sweep, so it is handed to ``requeue`` (a duplicate of its
-    own event's job at worst, which is a cheap skip).
+    JSON whose bar (or any other file) is gone. The image is looked at again afterwards:
+    a re-upload whose result was stored between the first look and the deletes would
+    otherwise stay without one until the next sweep, so it is handed to ``requeue`` (a
+    duplicate of its own event's job at worst, which is a cheap skip).
     """
     if storage.head(settings.input_bucket, key) is not None:
         return IMAGE_EXISTS
-    json_key, png_key = result_keys(key)
-    storage.delete(settings.output_bucket, json_key)
-    storage.delete(settings.output_bucket, png_key)
+    for output in outputs.removal_order():
+        storage.delete(settings.output_bucket, output.key(key))
     back = storage.head(settings.input_bucket, key)
     if back is None:
         return REMOVED

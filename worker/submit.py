@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from worker import outputs
 from worker.config import Settings
 from worker.freshness import is_current
-from worker.jobs import result_keys
 from worker.storage import Storage, get_json
 from worker.upload_options import metadata_for
 
@@ -64,7 +64,7 @@ def submit_files(
     uploaded: list[Upload] = []
     for path in paths:
         key = prefix + path.name
-        previous = get_json(storage, settings.output_bucket, result_keys(key)[0]) or {}
+        previous = get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(key)) or {}
         content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         data = path.read_bytes()
         etag = storage.put(settings.input_bucket, key, data, content_type, metadata=metadata)
@@ -97,7 +97,7 @@ def wait_for_results(
         for upload in uploaded:
             if upload.key in results:
                 continue
-            doc = get_json(storage, settings.output_bucket, result_keys(upload.key)[0])
+            doc = get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(upload.key))
             if doc is not None and upload.accepts(doc, settled, settings.default_k):
                 results[upload.key] = doc
                 if on_result:

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker import freshness
+from worker import freshness, outputs
 from worker.config import Settings
-from worker.jobs import Job, result_keys
+from worker.jobs import Job
 from worker.storage import ObjectInfo, Storage, get_json
 
 
@@ -33,7 +33,7 @@ def stale_jobs(storage: Storage, settings: Settings, prefix: str = "") -> Iterat
     """
     results = {info.key for info in storage.list(settings.output_bucket, prefix)}
     for info in storage.list(settings.input_bucket, prefix):
-        json_key = result_keys(info.key)[0]
+        json_key = outputs.PALETTE_JSON.key(info.key)
         result = (
             get_json(storage, settings.output_bucket, json_key) if json_key in results else None
         )

@@ -19,7 +19,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from worker import callbacks, document, freshness, palette, upload_options
+from worker import callbacks, document, freshness, outputs, palette, upload_options
 from worker.celery_app import RETRY_BACKOFF_MAX, full_jitter
 from worker.config import Settings
 from worker.enqueue import Enqueuer
@@ -39,13 +39,12 @@ from worker.jobs import (
     SWEEP_TASK_NAME,
     TASK_NAME,
     Job,
-    result_keys,
     unsafe_key_reason,
 )
 from worker.ledger import Ledger
 from worker.metrics import JobMetrics
 from worker.notify import REMOVED, Announcer
-from worker.palette import render
+from worker.outputs import Output
 from worker.palette.options import K
 from worker.removal import remove_results
 from worker.storage import ObjectInfo, Storage, get_json
@@ -99,7 +98,6 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         log.warning("job %s: refused key %r: %s", job.id, job.key, reason)
         return Outcome(job.id, "skipped", "unsafe_key")
     k: K = job.k or settings.default_k
-    json_key, png_key = result_keys(job.key)
     clock = _Stopwatch()
     source = document.source_ref(job.bucket, job.key, job.etag, job.size)
     info: ObjectInfo | None = None
@@ -115,7 +113,7 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         source = document.source_ref(job.bucket, job.key, info.etag, info.size, asked)
         options = upload_options.options_for(info.metadata, k)  # the upload's own, or ours
         k = options.k
-        existing = get_json(storage, settings.output_bucket, json_key)
+        existing = get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(job.key))
         if _already_done(existing, info, job.k or settings.default_k):
             return Outcome(job.id, "skipped", "already_done", clock.timings, len(data))
         result = palette.extract(
@@ -125,17 +123,17 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
             max_decode_bytes=settings.decode_budget_bytes,
             **asdict(options),
         )
+        bar_ref = document.bar_ref(settings.output_bucket, outputs.BAR.key(job.key))
         with clock.stage("render"):
-            bar = render.bar_png(result["colors"], document.BAR_WIDTH, document.BAR_HEIGHT)
+            files = _render(document.done(source, result, bar_ref, clock.timings))
         if (superseded := _superseded(storage, job, info)) is not None:
             return Outcome(job.id, "skipped", superseded, clock.timings, len(data))
-        with clock.stage("upload"):  # the bar; the JSON cannot time its own write
-            storage.put(settings.output_bucket, png_key, bar, "image/png")
-        bar_ref = document.bar_ref(settings.output_bucket, png_key)
+        with clock.stage("upload"):  # the files; the JSON cannot time its own write
+            _upload(storage, settings.output_bucket, job.key, files)
         doc = document.done(source, result, bar_ref, clock.timings)
-        stored = document.encode(doc)
+        stored = outputs.PALETTE_JSON.render(doc)
         with clock.stage("upload_json"):
-            storage.put(settings.output_bucket, json_key, stored, _JSON)
+            _upload(storage, settings.output_bucket, job.key, [(outputs.PALETTE_JSON, stored)])
     except PermanentError as error:
         if info is not None and (superseded := _superseded(storage, job, info)) is not None:
             return Outcome(job.id, "skipped", superseded, clock.timings)
@@ -159,11 +157,23 @@ def store_failure(
     final. Options the upload asked for but that are invalid are not recorded as
     options: ``source.metadata`` shows what was asked."""
     log.info("job %s failed: %s (%s) host=%s", job.id, error.code, error.message, document.host())
-    json_key, _ = result_keys(job.key)
     options = {} if isinstance(error, InvalidOptions) else {"k": k}
-    stored = document.encode(document.failed(source, error, options, timings))
-    storage.put(settings.output_bucket, json_key, stored, _JSON)
+    stored = outputs.PALETTE_JSON.render(document.failed(source, error, options, timings))
+    _upload(storage, settings.output_bucket, job.key, [(outputs.PALETTE_JSON, stored)])
     return stored
+
+
+def _render(doc: dict[str, Any]) -> list[tuple[Output, bytes]]:
+    """Every file before the JSON (``worker.outputs``), rendered from the done document
+    (its timings are not final yet: the JSON is rendered after the uploads)."""
+    return [(output, output.render(doc)) for output in outputs.files()]
+
+
+def _upload(
+    storage: Storage, bucket: str, image_key: str, files: list[tuple[Output, bytes]]
+) -> None:
+    for output, data in files:
+        storage.put(bucket, output.key(image_key), data, output.content_type)
 
 
 def failure_source(
@@ -215,8 +225,6 @@ def _superseded(storage: Storage, job: Job, fetched: ObjectInfo) -> str | None:
         return "superseded"
     return None
 
-
-_JSON = "application/json"
 
 # --- Celery wrapper -----------------------------------------------------------------
 

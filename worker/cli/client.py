@@ -83,15 +83,13 @@ def submit_and_show(
 
 
 def _print_locations(doc: dict[str, Any], settings: Settings) -> None:
-    from worker.jobs import result_keys
+    from worker.outputs import listed
 
     key = doc.get("source", {}).get("key")
     if doc.get("status") == "pending" or not key:
         return
-    json_key, png_key = result_keys(key)
-    print(f"  json: s3://{settings.output_bucket}/{json_key}")
-    if doc.get("status") == "done":
-        print(f"  bar:  s3://{settings.output_bucket}/{png_key}")
+    for output, output_key in listed(key, str(doc.get("status"))):
+        print(f"  {output.name + ':':<5} s3://{settings.output_bucket}/{output_key}")
     print(f"  api:  {settings.api_url}/palettes/{key}")
 
 

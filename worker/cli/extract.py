@@ -103,8 +103,7 @@ def _extract_one(
     path: Path, settings: Settings, options: dict[str, Any], bar_path: Path | None
 ) -> dict[str, Any]:
     """One file to one document; a bad file is reported on stderr and as a failed document."""
-    from worker import document, palette
-    from worker.palette import render
+    from worker import document, outputs, palette
 
     source = document.source_ref(None, str(path), None, None)
     try:
@@ -125,11 +124,11 @@ def _extract_one(
         internal = InternalError(f"internal error ({type(exc).__name__}: {exc})")
         error(f"{path}: {internal.code}: {internal.message}; please report it")
         return document.failed(source, internal, options)
-    bar_ref = None
+    bar_ref = None if bar_path is None else document.bar_ref(None, str(bar_path))
+    doc = document.done(source, result, bar_ref, {})
     if bar_path is not None:
-        _write(bar_path, render.bar_png(result["colors"], document.BAR_WIDTH, document.BAR_HEIGHT))
-        bar_ref = document.bar_ref(None, str(bar_path))
-    return document.done(source, result, bar_ref, {})
+        _write(bar_path, outputs.BAR.render(doc))
+    return doc
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-from worker.jobs import REMOVE, Job, normalise_etag, result_keys
+from worker.jobs import REMOVE, Job, normalise_etag
 
 
 def test_job_id_is_deterministic_and_ignores_etag_quotes() -> None:
@@ -36,10 +36,6 @@ def test_a_processing_message_is_unchanged_and_a_removal_says_so() -> None:
 
 def test_a_removal_never_shares_an_id_with_processing() -> None:
     assert Job("images", "a.jpg", action=REMOVE).id != Job("images", "a.jpg").id
-
-
-def test_result_keys_live_beside_the_key() -> None:
-    assert result_keys("cats/a.jpg") == ("cats/a.jpg.json", "cats/a.jpg.png")
 
 
 def test_normalise_etag() -> None:
