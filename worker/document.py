@@ -2,7 +2,8 @@
 
 Every adapter (Celery task, CLI, api_stub) produces or reads documents through these
 functions, so the contract lives in one place. The document's existence in the output
-bucket means the result is complete: it is always written after the bar PNG.
+bucket means the result is complete: it is always written after the bar PNG (and every
+other file of ``worker.outputs``).
 """
 
 from __future__ import annotations

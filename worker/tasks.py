@@ -2,9 +2,10 @@
 
 ``process`` is a plain function of (job, storage, settings): GET the source (existence,
 version and bytes in one request) → skip if stale or already current → extract → render
-→ HEAD the source (skip if superseded) → put PNG → put JSON. Permanent errors end
-in a stored failed JSON; transient errors propagate so the Celery wrapper retries them.
-Output keys depend only on the input key, so a redelivered job overwrites, never adds.
+the outputs (``worker.outputs``) → HEAD the source (skip if superseded) → put each file
+(the bar PNG) → put the JSON, last. Permanent errors end in a stored failed JSON;
+transient errors propagate so the Celery wrapper retries them. Output keys depend only
+on the input key, so a redelivered job overwrites, never adds.
 """
 
 from __future__ import annotations
