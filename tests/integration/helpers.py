@@ -7,7 +7,12 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import pytest
+import redis
 
 
 def wait_for_result(
@@ -89,8 +94,6 @@ def _alive(pid: int) -> bool:
 
 def flush_redis(url: str) -> None:
     """Empty the Redis database at ``url`` (tests own their database number)."""
-    import redis
-
     client = redis.Redis.from_url(url, socket_timeout=5)
     try:
         client.flushdb()
@@ -105,3 +108,20 @@ def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bo
             return True
     except OSError:
         return False
+
+
+@contextmanager
+def flushed_redis(url: str) -> Iterator[redis.Redis]:
+    """A client of the Redis database at ``url``, emptied before and after; the test is
+    skipped when no Redis answers there."""
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"no Redis at {url}: {exc}")
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()

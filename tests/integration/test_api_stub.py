@@ -28,6 +28,7 @@ import uvicorn
 
 from api_stub.app import create_app
 from tests.helpers import etag_of
+from tests.integration.helpers import flushed_redis
 from worker import __version__
 from worker.config import Settings
 from worker.freshness import expected_options
@@ -53,15 +54,8 @@ def free_port() -> int:
 
 @pytest.fixture
 def broker() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    with flushed_redis(REDIS_URL) as client:
+        yield client
 
 
 class Served:

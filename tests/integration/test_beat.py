@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import flushed_redis, wait_until
 from worker.jobs import QUEUE_NAME, SWEEP_TASK_NAME
 
 pytestmark = pytest.mark.integration
@@ -32,15 +32,8 @@ INTERVAL_S = 1
 
 @pytest.fixture
 def broker() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    with flushed_redis(REDIS_URL) as client:
+        yield client
 
 
 def queued_tasks(client: redis.Redis) -> list[str]:

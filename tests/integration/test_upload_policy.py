@@ -13,19 +13,21 @@ from typing import Any
 import httpx
 import pytest
 
-from api_stub.web import UPLOAD_EXPIRES_S, S3Presigner
+from api_stub.web import UPLOAD_EXPIRES_S, PostPolicy, S3Presigner
 from tests.integration.helpers import exists
 
 pytestmark = pytest.mark.integration
 
 
-def _policy(stack: Any, key: str) -> Any:
-    return S3Presigner(stack.settings).presigned_post(
-        stack.settings.input_bucket, key, "image/png", stack.settings.max_bytes, UPLOAD_EXPIRES_S
+def _policy(stack: Any, key: str, metadata: dict[str, str] | None = None) -> PostPolicy:
+    """What ``POST /uploads`` hands the page for ``key`` (and the k the page chose)."""
+    settings = stack.settings
+    return S3Presigner(settings).presigned_post(
+        settings.input_bucket, key, "image/png", settings.max_bytes, UPLOAD_EXPIRES_S, metadata
     )
 
 
-def _post(policy: Any, data: bytes, **override: str) -> httpx.Response:
+def _post(policy: PostPolicy, data: bytes, **override: str) -> httpx.Response:
     fields = {**policy.fields, **override}
     return httpx.post(policy.url, data=fields, files={"file": ("a.png", data)}, timeout=30)
 
@@ -71,15 +73,7 @@ def test_the_signed_k_is_stored_as_user_metadata(stack: Any) -> None:
     """The page's k chooser: the policy's ``x-amz-meta-palette-k`` field reaches the
     object as user metadata, which the worker reads."""
     key = _key()
-    policy = S3Presigner(stack.settings).presigned_post(
-        stack.settings.input_bucket,
-        key,
-        "image/png",
-        stack.settings.max_bytes,
-        UPLOAD_EXPIRES_S,
-        {"palette-k": "auto"},
-    )
-    response = _post(policy, b"png")
+    response = _post(_policy(stack, key, {"palette-k": "auto"}), b"png")
     assert response.status_code in {200, 201, 204}, response.text
     head = stack.s3.head_object(Bucket=stack.settings.input_bucket, Key=key)
     assert head["Metadata"] == {"palette-k": "auto"}
@@ -87,14 +81,7 @@ def test_the_signed_k_is_stored_as_user_metadata(stack: Any) -> None:
 
 def test_another_k_than_the_signed_one_is_refused(stack: Any) -> None:
     key = _key()
-    policy = S3Presigner(stack.settings).presigned_post(
-        stack.settings.input_bucket,
-        key,
-        "image/png",
-        stack.settings.max_bytes,
-        UPLOAD_EXPIRES_S,
-        {"palette-k": "3"},
-    )
+    policy = _policy(stack, key, {"palette-k": "3"})
     response = _post(policy, b"png", **{"x-amz-meta-palette-k": "32"})
     assert response.status_code == 403, response.text
     assert not exists(stack.s3, stack.settings.input_bucket, key)
