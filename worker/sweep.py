@@ -3,11 +3,13 @@
 Storage events are at-least-once at best and SeaweedFS keeps its queue in memory, so
 events do get lost; the sweep is what makes "every upload ends with a result" true. It
 is a function of two bucket listings and the result JSONs: no image is downloaded.
+The listings are walked once each, side by side, so memory does not grow with the
+bucket (``benchmarks/bench_sweep.py`` measures it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,28 +19,65 @@ from worker.jobs import Job
 from worker.storage import ObjectInfo, Storage, get_json
 
 
-@dataclass(frozen=True)
+@dataclass
 class SweepReport:
-    scanned: int
-    enqueued: int
-    up_to_date: int
+    scanned: int = 0
+    enqueued: int = 0
+
+    @property
+    def up_to_date(self) -> int:
+        return self.scanned - self.enqueued
 
 
-def stale_jobs(storage: Storage, settings: Settings, prefix: str = "") -> Iterator[Job]:
+def stale_jobs(
+    storage: Storage, settings: Settings, prefix: str = "", report: SweepReport | None = None
+) -> Iterator[Job]:
     """Yield a job for every input object without a current result (``is_stale``).
 
-    Each existing result is read (one GET per image): timestamps decide nothing, since a
-    result written after its image may still describe an older version of it (a slow
-    job for v1 finishing after v2 was uploaded).
+    One pass over each bucket's listing, page by page, side by side (``ResultCursor``):
+    memory stays the same at 10 or 10⁷ objects. Each existing result is read (one GET
+    per image): timestamps decide nothing, since a result written after its image may
+    still describe an older version of it (a slow job for v1 finishing after v2 was
+    uploaded). ``report.scanned`` counts the inputs walked.
     """
-    results = {info.key for info in storage.list(settings.output_bucket, prefix)}
+    results = ResultCursor(info.key for info in storage.list(settings.output_bucket, prefix))
     for info in storage.list(settings.input_bucket, prefix):
+        if report is not None:
+            report.scanned += 1
         json_key = outputs.PALETTE_JSON.key(info.key)
-        result = (
-            get_json(storage, settings.output_bucket, json_key) if json_key in results else None
-        )
+        known = results.has(json_key)
+        result = None if known is False else get_json(storage, settings.output_bucket, json_key)
         if is_stale(result, info, settings.default_k):
             yield Job(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
+
+
+class ResultCursor:
+    """The output bucket's key listing, walked forward as the input listing asks.
+
+    Both listings come in key order, but an input key's result key (``key + ".json"``)
+    does not always keep that order: "a" < "a-b" while "a-b.json" < "a.json" ('-' sorts
+    before '.'); and SeaweedFS lists a "directory" where its bare name sorts ("a/c"
+    before "a b"), not in S3's byte order (tests/integration/test_sweep.py). When a key
+    is asked for behind the furthest one asked so far, the cursor may already be past it
+    and cannot say: ``has`` answers None and the caller reads the result directly (a
+    GET, 404 when there is none). Otherwise the answer is exact. A listing out of order
+    can only make ``has`` say False for a result that exists: that image is enqueued,
+    and the worker skips a job whose result is current. Memory: one key.
+    """
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._keys = iter(keys)
+        self._current: str | None = next(self._keys, None)
+        self._furthest = ""
+
+    def has(self, key: str) -> bool | None:
+        """Whether the listing holds ``key``; None when the cursor cannot tell."""
+        if key < self._furthest:
+            return None
+        self._furthest = key
+        while self._current is not None and self._current < key:
+            self._current = next(self._keys, None)
+        return self._current == key
 
 
 def is_stale(result: Mapping[str, Any] | None, image: ObjectInfo, default_k: int) -> bool:
@@ -58,9 +97,8 @@ def sweep(
     storage: Storage, settings: Settings, enqueue: Callable[[Job], object], prefix: str = ""
 ) -> SweepReport:
     """Enqueue every stale job; the report says how much of the bucket was already done."""
-    enqueued = 0
-    for job in stale_jobs(storage, settings, prefix):
+    report = SweepReport()
+    for job in stale_jobs(storage, settings, prefix, report):
         enqueue(job)
-        enqueued += 1
-    scanned = sum(1 for _ in storage.list(settings.input_bucket, prefix))
-    return SweepReport(scanned=scanned, enqueued=enqueued, up_to_date=scanned - enqueued)
+        report.enqueued += 1
+    return report

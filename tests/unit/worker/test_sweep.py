@@ -5,7 +5,7 @@ from tests.unit.worker.test_freshness import result
 from worker.config import Settings
 from worker.jobs import Job
 from worker.storage import MemoryStorage
-from worker.sweep import stale_jobs, sweep
+from worker.sweep import ResultCursor, stale_jobs, sweep
 
 
 def _result(etag: str | None, **changes: Any) -> bytes:
@@ -81,3 +81,43 @@ def test_sweep_enqueues_with_the_current_etag(storage: MemoryStorage, settings: 
 def test_results_never_count_as_inputs(storage: MemoryStorage, settings: Settings) -> None:
     storage.put("palettes", "x.jpg.json", b"{}", "")
     assert list(stale_jobs(storage, settings)) == []
+
+
+def test_keys_whose_result_keys_sort_apart_are_still_judged_right(
+    storage: MemoryStorage, settings: Settings
+) -> None:
+    """ "a" < "a-b" < "a/c" but "a-b.json" < "a.json" < "a/c.json": the walk must not take
+    a result it already passed for a missing one, nor a missing one for present."""
+    keys = ["a", "a-b", "a b", "a!", "a/c", "a.png", "b"]
+    for key in keys:
+        storage.put("images", key, key.encode(), "image/png")
+    for key in ("a", "a b", "a/c"):  # current results; the others have none
+        storage.put("palettes", key + ".json", _result(_etag(storage, key)), "")
+    report = sweep(storage, settings, lambda job: None)
+    assert sorted(job.key for job in stale_jobs(storage, settings)) == ["a!", "a-b", "a.png", "b"]
+    assert (report.scanned, report.enqueued) == (7, 4)
+
+
+def test_the_result_cursor_answers_exactly_in_order_and_none_behind() -> None:
+    cursor = ResultCursor(iter(["a-b.json", "a.json", "a.png", "b.json"]))
+    assert cursor.has("a-b.json") is True
+    assert cursor.has("a.json") is True
+    assert cursor.has("a.png.json") is False
+    assert cursor.has("a-c.json") is None  # behind: the cursor already went past it
+    assert cursor.has("c.json") is False
+
+
+def test_each_listing_is_read_once(storage: MemoryStorage, settings: Settings) -> None:
+    for n in range(5):
+        storage.put("images", f"{n}.jpg", b"x", "image/jpeg")
+    calls: list[str] = []
+    real_list = storage.list
+
+    def counted(bucket: str, prefix: str = "") -> Any:
+        calls.append(bucket)
+        return real_list(bucket, prefix)
+
+    storage.list = counted  # type: ignore[method-assign]
+    report = sweep(storage, settings, lambda job: None)
+    assert sorted(calls) == ["images", "palettes"]
+    assert (report.scanned, report.enqueued, report.up_to_date) == (5, 5, 0)
