@@ -335,6 +335,7 @@ def test_upload_ticket_is_a_sigv4_post_policy_bounded_in_size_type_key_and_time(
     request = {"filename": "Cat photo ü.JPG", "content_type": "image/jpeg", "size": 10}
     before = datetime.now(UTC)
     response = client.post("/uploads", json=request)
+    after = datetime.now(UTC)
     assert response.status_code == 201
     ticket = response.json()
     assert UPLOAD_KEY.fullmatch(ticket["key"])
@@ -355,7 +356,9 @@ def test_upload_ticket_is_a_sigv4_post_policy_bounded_in_size_type_key_and_time(
     assert {"key": ticket["key"]} in conditions
     assert {"bucket": "images"} in conditions
     expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
-    assert timedelta(0) < expires - before <= timedelta(seconds=web.UPLOAD_EXPIRES_S + 1)
+    # signed between before and after, UPLOAD_EXPIRES_S ahead, in whole seconds
+    lifetime = timedelta(seconds=web.UPLOAD_EXPIRES_S)
+    assert before + lifetime - timedelta(seconds=1) <= expires <= after + lifetime
     assert web.UPLOAD_EXPIRES_S <= 300
 
 
