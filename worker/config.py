@@ -215,6 +215,16 @@ class Settings:
     def decode_budget_bytes(self) -> int:
         return self.decode_budget_mb * MIB
 
+    @property
+    def extract_limits(self) -> dict[str, int]:
+        """The input limits of ``worker.palette.extract`` (its keyword arguments): the
+        worker and ``palette extract`` pass these, so both refuse the same inputs."""
+        return {
+            "max_bytes": self.max_bytes,
+            "max_pixels": self.max_pixels,
+            "max_decode_bytes": self.decode_budget_bytes,
+        }
+
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes).validated()  # type: ignore[arg-type]
 

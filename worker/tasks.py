@@ -117,13 +117,7 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         existing = get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(job.key))
         if _already_done(existing, info, job.k or settings.default_k):
             return Outcome(job.id, "skipped", "already_done", clock.timings, len(data))
-        result = palette.extract(
-            data,
-            max_bytes=settings.max_bytes,
-            max_pixels=settings.max_pixels,
-            max_decode_bytes=settings.decode_budget_bytes,
-            **asdict(options),
-        )
+        result = palette.extract(data, **settings.extract_limits, **asdict(options))
         bar_ref = document.bar_ref(settings.output_bucket, outputs.BAR.key(job.key))
         with clock.stage("render"):
             files = _render(document.done(source, result, bar_ref, clock.timings))

@@ -9,19 +9,15 @@ the CLI, which must exit non-zero with exactly one line on stderr and no traceba
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers import run_palette
 from tests.integration.corpus import MAX_BYTES, Case, all_cases, failing_cases, good_cases
 from tests.integration.helpers import exists, upload, wait_for_result
-
-PALETTE = str(Path(sys.executable).with_name("palette"))
-"""The console script, as a user runs it."""
 
 pytestmark = pytest.mark.integration
 
@@ -73,15 +69,14 @@ def test_the_worker_survived_the_corpus(results: dict[str, dict[str, Any]], stac
 
 
 def _extract(paths: list[Path], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PALETTE_MAX_BYTES": str(MAX_BYTES)}
-    return subprocess.run(
-        [PALETTE, "extract", "--format", "json", *map(str, paths)],
-        env=env,
+    return run_palette(
+        "extract",
+        "--format",
+        "json",
+        *map(str, paths),
+        env={"PALETTE_MAX_BYTES": str(MAX_BYTES)},
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=CLI_TIMEOUT,
-        check=False,
     )
 
 

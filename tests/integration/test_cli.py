@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-PALETTE = str(Path(sys.executable).with_name("palette"))
-"""The console script, as a user runs it."""
+from tests.helpers import run_palette
 
 pytestmark = pytest.mark.integration
 
@@ -20,14 +17,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def palette(stack: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PALETTE, *args],
-        env={**os.environ, **stack.env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_palette(*args, env=stack.env)
 
 
 def test_submit_uploads_waits_and_prints_every_result(stack: Any, tmp_path: Path) -> None:

@@ -14,13 +14,11 @@ import os
 import signal
 import struct
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +26,7 @@ import redis
 from PIL import Image
 
 from infra import stack as stack_mod
+from tests.helpers import run_palette
 from tests.integration.helpers import (
     children,
     exists,
@@ -42,9 +41,6 @@ from worker.celery_app import make_celery
 from worker.jobs import Job
 from worker.ledger import ATTEMPTS_PREFIX, Ledger
 from worker.storage.s3 import S3Storage
-
-PALETTE = str(Path(sys.executable).with_name("palette"))
-"""The console script, as a user runs it."""
 
 pytestmark = pytest.mark.integration
 
@@ -83,14 +79,7 @@ def job_id(key: str, data: bytes) -> str:
 
 
 def run_cli(stack: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PALETTE, *args],
-        env={**os.environ, **stack.env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_palette(*args, env=stack.env, timeout=60)
 
 
 def post_event(stack: Any, event: dict[str, Any], token: str | None) -> int:

@@ -7,9 +7,6 @@ Celery worker process, exactly as ``palette stack up`` does for a user.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -20,10 +17,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from tests.helpers import run_palette
 from tests.integration.helpers import exists, http_get, upload, wait_for_result
-
-PALETTE = str(Path(sys.executable).with_name("palette"))
-"""The console script, as a user runs it."""
 
 pytestmark = pytest.mark.integration
 
@@ -153,15 +148,7 @@ def test_sweep_recovers_a_lost_result(stack: Any) -> None:
     stack.s3.delete_object(Bucket="palettes", Key=key + ".json")
     stack.s3.delete_object(Bucket="palettes", Key=key + ".png")
 
-    env = {**os.environ, **stack.env}
-    run = subprocess.run(
-        [PALETTE, "sweep", "--prefix", "e2e/swept"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_palette("sweep", "--prefix", "e2e/swept", env=stack.env, timeout=60)
     assert run.returncode == 0, run.stderr
     assert "enqueued 1" in run.stdout
     assert wait_for_result(stack.s3, key, etag)["status"] == "done"

@@ -110,13 +110,7 @@ def _extract_one(
         data = _read(path, settings.max_bytes)
         source["size"] = len(data)
         with _native_stderr_silenced():
-            result = palette.extract(
-                data,
-                max_bytes=settings.max_bytes,
-                max_pixels=settings.max_pixels,
-                max_decode_bytes=settings.decode_budget_bytes,
-                **options,
-            )
+            result = palette.extract(data, **settings.extract_limits, **options)
     except PaletteError as exc:
         error(f"{path}: {exc.code}: {exc.message}")
         return document.failed(source, exc, options)

@@ -26,27 +26,19 @@ class MemoryStorage:
         self._lock = threading.Lock()
 
     def head(self, bucket: str, key: str) -> ObjectInfo | None:
-        with self._lock:
-            found = self.objects.get((bucket, key))
-            modified = self.modified.get((bucket, key))
-            metadata = dict(self.metadata.get((bucket, key), {}))
-        if found is None:
-            return None
-        return ObjectInfo(bucket, key, len(found[0]), _md5(found[0]), modified, metadata)
+        stored = self._stored(bucket, key)
+        return None if stored is None else stored[1]
 
     def fetch(
         self, bucket: str, key: str, max_bytes: int | None = None
     ) -> tuple[bytes, ObjectInfo]:
-        with self._lock:
-            found = self.objects.get((bucket, key))
-            modified = self.modified.get((bucket, key))
-            metadata = dict(self.metadata.get((bucket, key), {}))
-        if found is None:
+        stored = self._stored(bucket, key)
+        if stored is None:
             raise SourceMissing(f"s3://{bucket}/{key} does not exist")
-        data = found[0]
+        data = stored[0]
         if max_bytes is not None and len(data) > max_bytes:
             raise TooLarge(f"object is {len(data)} bytes, the limit is {max_bytes}")
-        return data, ObjectInfo(bucket, key, len(data), _md5(data), modified, metadata)
+        return stored
 
     def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
         return self.fetch(bucket, key, max_bytes)[0]
@@ -79,6 +71,18 @@ class MemoryStorage:
             info = self.head(bucket, key)
             if info is not None:  # a listing carries no metadata, as S3's does not
                 yield ObjectInfo(info.bucket, key, info.size, info.etag, info.last_modified)
+
+    def _stored(self, bucket: str, key: str) -> tuple[bytes, ObjectInfo] | None:
+        """The bytes and info of one object, read under the lock; ``head`` and ``fetch``
+        both answer from it (tests that override ``head`` leave ``fetch`` alone)."""
+        with self._lock:
+            found = self.objects.get((bucket, key))
+            modified = self.modified.get((bucket, key))
+            metadata = dict(self.metadata.get((bucket, key), {}))
+        if found is None:
+            return None
+        data = found[0]
+        return data, ObjectInfo(bucket, key, len(data), _md5(data), modified, metadata)
 
 
 def _md5(data: bytes) -> str:

@@ -3,17 +3,13 @@
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.helpers import run_palette
 from worker.cli import main
-
-PALETTE = str(Path(sys.executable).with_name("palette"))
-"""The console script, as a user runs it."""
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -82,12 +78,7 @@ def test_invalid_k_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_console_script_runs_as_a_process() -> None:
-    run = subprocess.run(
-        [PALETTE, "extract", str(DATA / "chelsea.jpg")],
-        capture_output=True,
-        check=False,
-        timeout=60,
-    )
+    run = run_palette("extract", str(DATA / "chelsea.jpg"), timeout=60)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["status"] == "done"
 
