@@ -5,7 +5,8 @@ the middleware reads it here, counting, and refuses with 413 as soon as the coun
 the route's limit: a declared ``Content-Length`` over it is refused without reading a
 byte, and a chunked body is cut off at the first chunk that crosses it. The route then
 gets the buffered body replayed, so no route ever holds more than its limit in memory,
-whatever the client sends (measured: ``benchmarks/bench_body_limits.py``).
+whatever the client sends (``tests/unit/api_stub/test_limits.py`` counts the chunks
+read: none for an over-limit declared length, none past the one that crosses the limit).
 
 The 413 has the same shape as every other refusal: ``{"status": "too_large", …}``.
 """
