@@ -51,6 +51,13 @@ def _parse_k(text: str) -> K:
 )
 @click.option("--bar", type=click.Path(path_type=Path), help="Write the 300x50 bar PNG here.")
 @click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write every output of each file (bar PNG, JSON, ...) into this folder, named as "
+    "the worker names them: <file name>.png, <file name>.json.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["json", "csv", "table"]),
@@ -64,6 +71,7 @@ def extract(
     alpha_threshold: int | None,
     json_path: Path | None,
     bar: Path | None,
+    out_dir: Path | None,
     fmt: str | None,
 ) -> int:
     settings = Settings.from_env()
@@ -75,7 +83,10 @@ def extract(
     progress = Progress.maybe(len(files), at_least=2)
     documents = []
     for path in files:
-        documents.append(_extract_one(path, settings, options, _bar_path(bar, path, len(files))))
+        bar_path = _bar_path(bar, path, len(files)) or _in_folder(out_dir, path)
+        documents.append(doc := _extract_one(path, settings, options, bar_path))
+        if out_dir is not None:
+            _write_outputs(out_dir, path.name, doc)
         if progress:
             progress.step(path.name)
     if progress:
@@ -169,6 +180,22 @@ def _bar_path(target: Path | None, source: Path, count: int) -> Path | None:
     if target is None or count == 1:
         return target
     return target.with_name(f"{target.stem}-{source.stem}{target.suffix}")
+
+
+def _in_folder(out_dir: Path | None, path: Path) -> Path | None:
+    """Where ``--out`` puts the bar of ``path``, so the document names it."""
+    from worker.outputs import BAR
+
+    return None if out_dir is None else out_dir / BAR.key(path.name)
+
+
+def _write_outputs(out_dir: Path, name: str, doc: dict[str, Any]) -> None:
+    """Every output of the document (``worker.outputs``), as the worker would store them
+    for an image called ``name``: all of a done one, only the JSON of a failed one."""
+    from worker.outputs import listed
+
+    for output, key in listed(name, doc["status"]):
+        _write(out_dir / key, output.render(doc))
 
 
 def _write(path: Path, data: bytes) -> None:

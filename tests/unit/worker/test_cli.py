@@ -32,6 +32,27 @@ def test_extract_writes_bar_and_json(tmp_path: Path) -> None:
     assert json.loads(out.read_text())["bar"]["key"] == str(bar)
 
 
+def test_out_writes_every_output_as_the_worker_names_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "in" / "notes.jpg"
+    bad.parent.mkdir()
+    bad.write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["extract", str(DATA / "chelsea.jpg"), str(bad), "--out", str(out)]) == 1
+    assert sorted(p.name for p in out.iterdir()) == [
+        "chelsea.jpg.json",
+        "chelsea.jpg.png",
+        "notes.jpg.json",  # a failed result has no bar
+    ]
+    doc = json.loads((out / "chelsea.jpg.json").read_text())
+    assert doc["bar"]["key"] == str(out / "chelsea.jpg.png")
+    assert doc["colors"] == json.loads(capsys.readouterr().out)[0]["colors"]
+    with Image.open(out / "chelsea.jpg.png") as image:
+        assert image.size == (300, 50)
+    assert json.loads((out / "notes.jpg.json").read_text())["status"] == "failed"
+
+
 def test_a_bad_file_is_one_line_on_stderr_and_a_failed_exit(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

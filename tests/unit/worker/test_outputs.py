@@ -3,13 +3,14 @@
 The seam test adds a CSS palette file to ``worker.outputs.OUTPUTS`` (and nowhere else)
 and follows it through the real Celery tasks run in-process (``apply``) on the in-memory
 store: the worker writes it, an ``ObjectRemoved`` event's removal job deletes it, and
-``palette submit`` lists it. The ledger points at a port where no Redis listens, which
-the tasks survive (``test_task_wrapper``).
+``palette submit`` lists it; ``palette extract --out`` writes it too. The ledger points
+at a port where no Redis listens, which the tasks survive (``test_task_wrapper``).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from api_stub.events import parse_event
 from worker import outputs
 from worker.celery_app import make_celery
+from worker.cli import main
 from worker.cli.client import _print_locations
 from worker.config import Settings
 from worker.jobs import Job, unsafe_key_reason
@@ -119,6 +121,14 @@ def test_a_new_output_is_listed_with_a_done_result_only(
     assert [line for line in lines if "bad.jpg" in line and "s3://" in line] == [
         "  json: s3://palettes/bad.jpg.json"
     ]
+
+
+@pytest.mark.usefixtures("with_css")
+def test_a_new_output_is_written_by_palette_extract_too(photo_bytes: bytes, tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes(photo_bytes)
+    assert main(["extract", str(tmp_path / "a.jpg"), "--out", str(tmp_path / "out")]) == 0
+    doc = json.loads((tmp_path / "out" / "a.jpg.json").read_text())
+    assert (tmp_path / "out" / "a.jpg.css").read_bytes() == palette_css(doc)
 
 
 def test_every_output_key_of_an_accepted_image_key_fits_in_s3(
