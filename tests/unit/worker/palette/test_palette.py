@@ -242,9 +242,11 @@ def test_invalid_tuning_options(kwargs: dict[str, Any]) -> None:
 
 
 def test_shares_count_each_pixel_not_its_bin() -> None:
-    """A bin straddling the border of two colours must not give all its pixels to one."""
-    got, each = _counts_of_random_pixels(5000)
-    assert got.tolist() == np.bincount(each, minlength=4).tolist()
+    """A bin straddling the border of two colours must not give all its pixels to one:
+    each colour's ``pixel_count`` is the number of pixels whose own nearest colour it is."""
+    result, each = _extract_random_pixels(60, 80)
+    counts = [c["pixel_count"] for c in result["colors"]]
+    assert counts == np.bincount(each, minlength=len(counts)).tolist()
 
 
 def test_many_doubtful_pixels_are_split_by_an_even_subset() -> None:
@@ -252,31 +254,25 @@ def test_many_doubtful_pixels_are_split_by_an_even_subset() -> None:
     right, and stay close to the pixel-by-pixel truth."""
     from worker.palette.counting import EXACT_PIXELS
 
-    got, each = _counts_of_random_pixels(4 * EXACT_PIXELS)
-    truth = np.bincount(each, minlength=4)
+    result, each = _extract_random_pixels(200, 4 * EXACT_PIXELS // 200)
+    got = np.array([c["pixel_count"] for c in result["colors"]])
+    truth = np.bincount(each, minlength=len(got))
     assert got.sum() == truth.sum() == 4 * EXACT_PIXELS
-    assert got.dtype == np.int64
     assert np.abs(got - truth).max() / truth.sum() < 0.005
 
 
-def _counts_of_random_pixels(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(exact_counts, each pixel's own nearest colour) for n random pixels, 4-bit bins."""
-    from worker.palette import spaces
-    from worker.palette.cluster import nearest, squared_distances
-    from worker.palette.counting import exact_counts
-    from worker.palette.decode import pack_rgb
-    from worker.palette.quantize import quantize_indexed
+def _extract_random_pixels(height: int, width: int) -> tuple[dict[str, Any], np.ndarray]:
+    """(``extract`` of a PNG of random pixels at k=4 with 4-bit bins, whose bins straddle
+    colour borders; each pixel's own nearest returned colour in the clustering space)."""
+    from worker.palette.cluster import nearest
 
-    rgb = np.random.default_rng(5).integers(0, 256, (n, 3)).astype(np.uint8)
-    pixels = pack_rgb(rgb)
-    palette_rgb = np.array([[30, 30, 30], [60, 60, 60], [200, 40, 40], [40, 200, 90]], np.uint8)
-    din = spaces.get("din99o")
-    bins, counts, pixel_bin = quantize_indexed(pixels, 4)
-    palette = din.from_pixels(palette_rgb)
-    distances = np.sqrt(squared_distances(din.from_srgb(bins), palette))
-    got = exact_counts(pixels, pixel_bin, counts, distances, palette, din, 4)
-    each = nearest(din.from_pixels(rgb), palette)
-    return got, each
+    rgb = np.random.default_rng(5).integers(0, 256, (height, width, 3)).astype(np.uint8)
+    result = extract(png(rgb), 4, quantize_bits=4)
+    assert result["pixels"]["counted"] == height * width, "every pixel counted, none sampled"
+    din = SPACES["din99o"]
+    colours = np.array([c["rgb"] for c in result["colors"]], dtype=np.float64)
+    each = nearest(din.from_pixels(rgb.reshape(-1, 3)), din.from_srgb(colours))
+    return result, each
 
 
 def test_timings_and_pixel_facts_of_a_drafted_jpeg() -> None:
