@@ -3,11 +3,17 @@ its own GET, on the real stack (SeaweedFS events, Redis, Celery, the api_stub)."
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.integration.helpers import http_get, wait_for_result
@@ -107,3 +113,47 @@ def test_submit_refuses_an_invalid_k_before_uploading(stack: Any) -> None:
     assert "k must be an integer 1-32 or 'auto' (got '0')" in run.stderr
     listed = stack.s3.list_objects_v2(Bucket="images", Prefix=prefix)
     assert listed.get("KeyCount", 0) == 0
+
+
+@contextlib.contextmanager
+def worker_stopped(stack: Any) -> Iterator[None]:
+    """SIGSTOP the stack's worker (its process group, pool children too) for the block."""
+    proc = stack.proc("worker")
+    assert proc is not None
+    group = os.getpgid(proc.pid)
+    assert group != os.getpgrp(), "the worker shares our process group"
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
+def test_the_api_serves_the_old_k_result_as_pending_until_it_is_redone(stack: Any) -> None:
+    """Same bytes, new ``palette-k``: the ETag is unchanged, but the stored result was
+    made for the old k, so the API answers 202 (also to a long-poll) until the worker has
+    redone it, then 200 with the new k: never the stale palette."""
+    key = unique("rechosen.jpg")
+    url = f"{stack.api_url}/palettes/{key}"
+    etag = put(stack, key, "2")
+    first = long_poll(url)
+    assert first["quality"]["k_requested"] == 2
+    with worker_stopped(stack):
+        assert put(stack, key, "4") == etag
+        assert http_get(url)[0] == 202
+        assert http_get(url + "?wait=2")[0] == 202
+        assert wait_for_result(stack.s3, key, etag)["quality"]["k_requested"] == 2  # still stored
+    second = long_poll(url)
+    assert (second["quality"]["k_requested"], len(second["colors"])) == (4, 4)
+
+
+def long_poll(url: str, timeout: float = 90.0) -> dict[str, Any]:
+    """``?wait=25`` until the answer is 200, as the page does; the document."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=40) as http:
+        while time.monotonic() < deadline:
+            response = http.get(url, params={"wait": "25"})
+            if response.status_code == 200:
+                return dict(response.json())
+            assert response.status_code == 202, response.text
+    raise AssertionError(f"no result within {timeout} s")
