@@ -149,6 +149,23 @@ class Settings:
             "Above the soft limit; the visibility timeout must exceed it by 5 s or more.",
         },
     )
+    failure_retry_s: float = field(
+        default=60.0,
+        metadata={
+            "env": "PALETTE_FAILURE_RETRY_AFTER",
+            "doc": "Seconds after a retryable failure (`timeout`, `worker_lost`, "
+            "`storage_unavailable`, `broker_unavailable`) before the sweep enqueues the "
+            "image again; doubled after each further failure.",
+        },
+    )
+    failure_attempts: int = field(
+        default=3,
+        metadata={
+            "env": "PALETTE_FAILURE_ATTEMPTS",
+            "doc": "Failures of one image version after which the sweep stops retrying it "
+            "(its result stays failed, with `error.attempts`).",
+        },
+    )
     s3_timeout: float = field(
         default=10.0,
         metadata={"env": "PALETTE_S3_TIMEOUT", "doc": "Seconds for each S3 connect/read."},
@@ -195,6 +212,10 @@ class Settings:
         if not 1 <= self.default_k <= 32:
             raise InvalidOptions(f"PALETTE_DEFAULT_K must be 1-32, got {self.default_k}")
         _check_limits(self.soft_time_limit_s, self.time_limit_s, self.visibility_timeout_s)
+        if self.failure_retry_s < 0 or self.failure_attempts < 1:
+            raise InvalidOptions(
+                "PALETTE_FAILURE_RETRY_AFTER must be >= 0, PALETTE_FAILURE_ATTEMPTS >= 1"
+            )
         if self.max_bytes <= 0 or self.max_pixels <= 0:
             raise InvalidOptions("PALETTE_MAX_BYTES and PALETTE_MAX_PIXELS must be positive")
         if self.decode_budget_mb <= 0 or self.max_memory_per_child_mb < 0:

@@ -68,14 +68,16 @@ def failed(
     error: PaletteError,
     options: dict[str, Any] | None = None,
     timings_ms: dict[str, float] | None = None,
+    attempts: int = 1,
 ) -> dict[str, Any]:
-    """A failed result: a stable code, a readable reason and no colours."""
+    """A failed result: a stable code, a readable reason, whether retrying may help and
+    how many executions for this version failed so far (``worker.retries``); no colours."""
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "failed",
         "source": source,
         "options": options or {},
-        "error": error.as_dict(),
+        "error": {**error.as_dict(), "attempts": attempts},
         "colors": [],
         "timings_ms": _rounded(timings_ms or {}),
         "worker": worker_info(),

@@ -20,7 +20,10 @@ The tree::
         ├── StorageUnavailable        storage_unavailable  S3 down, 5xx, throttled, timed out
         └── BrokerUnavailable         broker_unavailable   Redis down
 
-Codes are part of the JSON contract: never rename one, only add.
+Codes are part of the JSON contract: never rename one, only add. ``retryable`` says
+whether the world was at fault rather than the input (every TransientError, and
+``worker_lost`` and ``timeout``: a lost host or a stalled store kill jobs too): the sweep
+tries those again, a bounded number of times (``worker.retries``).
 """
 
 from __future__ import annotations
@@ -30,14 +33,16 @@ class PaletteError(Exception):
     """Root of every error this package raises on purpose."""
 
     code: str = "internal_error"
+    retryable: bool = False
+    """The same job may succeed later (stored as ``error.retryable``)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
-    def as_dict(self) -> dict[str, str]:
-        """The ``error`` object of a failed palette JSON."""
-        return {"code": self.code, "message": self.message}
+    def as_dict(self) -> dict[str, str | bool]:
+        """The ``error`` object of a failed palette JSON (less its ``attempts``)."""
+        return {"code": self.code, "message": self.message, "retryable": self.retryable}
 
 
 class InternalError(PaletteError):
@@ -88,14 +93,18 @@ class InvalidOptions(PermanentError):
 
 class WorkerLost(PermanentError):
     code = "worker_lost"
+    retryable = True
 
 
 class ProcessingTimeout(PermanentError):
     code = "timeout"
+    retryable = True
 
 
 class TransientError(PaletteError):
     """Something outside the input failed; the same job may succeed later."""
+
+    retryable = True
 
 
 class StorageUnavailable(TransientError):

@@ -9,11 +9,12 @@ bucket (``benchmarks/bench_sweep.py`` measures it).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from worker import freshness, outputs
+from worker import freshness, outputs, retries
 from worker.config import Settings
 from worker.jobs import Job
 from worker.storage import ObjectInfo, Storage, get_json
@@ -32,7 +33,8 @@ class SweepReport:
 def stale_jobs(
     storage: Storage, settings: Settings, prefix: str = "", report: SweepReport | None = None
 ) -> Iterator[Job]:
-    """Yield a job for every input object without a current result (``is_stale``).
+    """Yield a job for every input object without a current result, or whose current
+    result is a retryable failure due for another attempt (``is_stale``).
 
     One pass over each bucket's listing, page by page, side by side (``ResultCursor``):
     memory stays the same at 10 or 10⁷ objects. Each existing result is read (one GET
@@ -41,13 +43,15 @@ def stale_jobs(
     uploaded). ``report.scanned`` counts the inputs walked.
     """
     results = ResultCursor(info.key for info in storage.list(settings.output_bucket, prefix))
+    policy = retries.RetryPolicy(settings.failure_retry_s, settings.failure_attempts)
+    now = time.time()
     for info in storage.list(settings.input_bucket, prefix):
         if report is not None:
             report.scanned += 1
         json_key = outputs.PALETTE_JSON.key(info.key)
         known = results.has(json_key)
         result = None if known is False else get_json(storage, settings.output_bucket, json_key)
-        if is_stale(result, info, settings.default_k):
+        if is_stale(result, info, settings.default_k, policy, now):
             yield Job(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
 
 
@@ -80,17 +84,26 @@ class ResultCursor:
         return self._current == key
 
 
-def is_stale(result: Mapping[str, Any] | None, image: ObjectInfo, default_k: int) -> bool:
+def is_stale(
+    result: Mapping[str, Any] | None,
+    image: ObjectInfo,
+    default_k: int,
+    policy: retries.RetryPolicy | None = None,
+    now: float = 0.0,
+) -> bool:
     """The sweep's decision for one listed image and its parsed result (None: none), pure.
 
     A listing carries no metadata, so the result's own recorded metadata stands in for
     the object's (``worker.freshness``): the listing's ETag, the worker version and the
-    options that metadata implies decide.
+    options that metadata implies decide. A current result is enqueued again only when
+    it is a retryable failure due at ``now`` under ``policy`` (``worker.retries``).
     """
     if result is None:
         return True
     metadata = freshness.recorded_metadata(result)
-    return not freshness.is_current(result, image.etag, metadata, default_k)
+    if not freshness.is_current(result, image.etag, metadata, default_k):
+        return True
+    return policy is not None and retries.due(result, now, policy)
 
 
 def sweep(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -20,7 +20,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from worker import callbacks, document, freshness, outputs, palette, upload_options
+from worker import callbacks, document, freshness, outputs, palette, retries, upload_options
 from worker.celery_app import RETRY_BACKOFF_MAX, full_jitter
 from worker.config import Settings
 from worker.enqueue import Enqueuer
@@ -102,6 +102,7 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
     clock = _Stopwatch()
     source = document.source_ref(job.bucket, job.key, job.etag, job.size)
     info: ObjectInfo | None = None
+    existing: dict[str, Any] | None = None
     try:
         try:
             with clock.stage("download"):
@@ -115,8 +116,8 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         options = upload_options.options_for(info.metadata, k)  # the upload's own, or ours
         k = options.k
         existing = get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(job.key))
-        if _already_done(existing, info, job.k or settings.default_k):
-            return Outcome(job.id, "skipped", "already_done", clock.timings, len(data))
+        if (final := _already_final(existing, info, job.k or settings.default_k)) is not None:
+            return Outcome(job.id, "skipped", final, clock.timings, len(data))
         result = palette.extract(data, **settings.extract_limits, **asdict(options))
         bar_ref = document.bar_ref(settings.output_bucket, outputs.BAR.key(job.key))
         with clock.stage("render"):
@@ -132,7 +133,7 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
     except PermanentError as error:
         if info is not None and (superseded := _superseded(storage, job, info)) is not None:
             return Outcome(job.id, "skipped", superseded, clock.timings)
-        failed = store_failure(storage, settings, job, source, error, k, clock.timings)
+        failed = store_failure(storage, settings, job, source, error, k, clock.timings, existing)
         return Outcome(job.id, "failed", error.code, clock.timings, stored=failed)
     uploads = clock.timings["upload"] + clock.timings["upload_json"]
     timings = {**doc["timings_ms"], "upload": uploads}
@@ -147,13 +148,16 @@ def store_failure(
     error: PaletteError,
     k: K,
     timings: dict[str, float] | None = None,
+    previous: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Write the failed JSON and return it; the caller decides whether the failure was
     final. Options the upload asked for but that are invalid are not recorded as
-    options: ``source.metadata`` shows what was asked."""
+    options: ``source.metadata`` shows what was asked. ``previous``, the result stored
+    before, counts the attempts (``worker.retries``)."""
     log.info("job %s failed: %s (%s) host=%s", job.id, error.code, error.message, document.host())
     options = {} if isinstance(error, InvalidOptions) else {"k": k}
-    stored = outputs.PALETTE_JSON.render(document.failed(source, error, options, timings))
+    tries = retries.next_attempts(previous, source.get("etag"))
+    stored = outputs.PALETTE_JSON.render(document.failed(source, error, options, timings, tries))
     _upload(storage, settings.output_bucket, job.key, [(outputs.PALETTE_JSON, stored)])
     return stored
 
@@ -173,29 +177,38 @@ def _upload(
 
 def failure_source(
     storage: Storage, settings: Settings, job: Job
-) -> tuple[dict[str, Any], K] | None:
-    """The ``source`` and k of a failure stored without the job's own GET (it timed out,
-    lost its worker, ran out of retries): one HEAD supplies the metadata, so the failed
-    result records the options the upload asked for and can be current for it. None when
-    the object is gone or is no longer the version the job was for: writing would
-    replace a newer version's result. Raises TransientError when the store cannot answer."""
+) -> tuple[dict[str, Any], K, dict[str, Any] | None] | None:
+    """The ``source``, k and previous result of a failure stored without the job's own
+    GET (it timed out, lost its worker, ran out of retries): one HEAD supplies the
+    metadata, so the failed result records the options the upload asked for and can be
+    current for it. None when the object is gone or is no longer the version the job was
+    for (writing would replace a newer version's result), or when a current done result
+    is already there (a late failure must not replace it). Raises TransientError when
+    the store cannot answer."""
     default_k: K = job.k or settings.default_k
     info = storage.head(job.bucket, job.key)
     if info is None or (job.etag is not None and info.etag != job.etag):
         return None
+    previous = get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(job.key))
+    if _already_final(previous, info, default_k) == "already_done":
+        return None
     expected = freshness.expected_options(info.metadata, default_k)
     k = expected["k"] if expected is not None else default_k
     asked = upload_options.requested(info.metadata)
-    return document.source_ref(job.bucket, job.key, info.etag, info.size, asked), k
+    return document.source_ref(job.bucket, job.key, info.etag, info.size, asked), k, previous
 
 
-def _already_done(existing: dict[str, Any] | None, info: ObjectInfo, default_k: K) -> bool:
-    """A current result (``worker.freshness``) that is done makes the job a no-op; a
-    result of an older worker or other options (say after an upgrade that changed the
-    algorithm) is recomputed, even for the same bytes."""
-    if existing is None or existing.get("status") != "done":
-        return False
-    return freshness.is_current(existing, info.etag, info.metadata, default_k)
+def _already_final(existing: dict[str, Any] | None, info: ObjectInfo, default_k: K) -> str | None:
+    """Why the job is a no-op: a current result (``worker.freshness``) that is done
+    (``already_done``) or a failure the input caused (``already_failed``: retrying cannot
+    change it; a retryable failure is run again). A result of an older worker or other
+    options (say after an upgrade that changed the algorithm) is recomputed, even for
+    the same bytes. None: run."""
+    if existing is None or not freshness.is_current(existing, info.etag, info.metadata, default_k):
+        return None
+    if existing.get("status") == "done":
+        return "already_done"
+    return "already_failed" if retries.is_final_failure(existing) else None
 
 
 def _superseded(storage: Storage, job: Job, fetched: ObjectInfo) -> str | None:
@@ -337,8 +350,10 @@ class Runner:
         failed = None
         try:
             if (found := failure_source(self.storage, self.settings, parsed)) is not None:
-                source, k = found
-                failed = store_failure(self.storage, self.settings, parsed, source, error, k)
+                source, k, previous = found
+                failed = store_failure(
+                    self.storage, self.settings, parsed, source, error, k, previous=previous
+                )
             else:
                 log.info("job %s: %s changed or went; failure not stored", parsed.id, parsed.key)
         except TransientError:

@@ -63,6 +63,8 @@ def test_an_invalid_k_ends_in_a_failed_result_the_api_serves(stack: Any) -> None
     assert doc["error"] == {
         "code": "invalid_options",
         "message": "x-amz-meta-palette-k: k must be an integer 1-32 or 'auto' (got 'many')",
+        "retryable": False,
+        "attempts": 1,
     }
     status, served = http_get(f"{stack.api_url}/palettes/{key}")
     assert (status, served["error"]["code"]) == (200, "invalid_options")

@@ -36,7 +36,12 @@ def test_done_merges_provenance_and_image_facts() -> None:
 def test_failed_has_a_code_a_message_and_no_colours() -> None:
     doc = document.failed(document.source_ref("images", "a", None, 0), CorruptImage("truncated"))
     assert doc["status"] == "failed"
-    assert doc["error"] == {"code": "corrupt_image", "message": "truncated"}
+    assert doc["error"] == {
+        "code": "corrupt_image",
+        "message": "truncated",
+        "retryable": False,
+        "attempts": 1,
+    }
     assert doc["colors"] == []
 
 

@@ -29,4 +29,22 @@ def test_every_concrete_error_has_its_own_code() -> None:
 
 
 def test_as_dict_is_the_json_error_object() -> None:
-    assert errors.TooLarge("too big").as_dict() == {"code": "too_large", "message": "too big"}
+    assert errors.TooLarge("too big").as_dict() == {
+        "code": "too_large",
+        "message": "too big",
+        "retryable": False,
+    }
+
+
+def test_the_world_at_fault_is_retryable_the_input_never() -> None:
+    """Issue 9 item 4: exactly these codes may succeed on another attempt."""
+    retryable = {
+        cls.code
+        for cls in (
+            *errors.PermanentError.__subclasses__(),
+            *errors.TransientError.__subclasses__(),
+        )
+        if cls.retryable
+    }
+    assert retryable == {"worker_lost", "timeout", "storage_unavailable", "broker_unavailable"}
+    assert not errors.InternalError.retryable  # a bug of ours: retrying would loop

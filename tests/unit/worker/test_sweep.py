@@ -2,6 +2,7 @@ import json
 from typing import Any
 
 from tests.unit.worker.test_freshness import result
+from worker import document
 from worker.config import Settings
 from worker.jobs import Job
 from worker.storage import MemoryStorage
@@ -121,3 +122,32 @@ def test_each_listing_is_read_once(storage: MemoryStorage, settings: Settings) -
     report = sweep(storage, settings, lambda job: None)
     assert sorted(calls) == ["images", "palettes"]
     assert (report.scanned, report.enqueued, report.up_to_date) == (5, 5, 0)
+
+
+def _failed(etag: str | None, code: str, retryable: bool, tries: int, at: str) -> bytes:
+    error = {"code": code, "message": "m", "retryable": retryable, "attempts": tries}
+    doc = result(etag, status="failed", error=error, created_at=at)
+    return json.dumps(doc).encode()
+
+
+def test_retryable_failures_are_enqueued_again_after_their_back_off_up_to_the_bound(
+    storage: MemoryStorage,
+) -> None:
+    """Issue 9 item 4: a timeout is tried again; bad input, a fresh failure and one that
+    used up its attempts are not."""
+    settings = Settings.from_env({"PALETTE_FAILURE_RETRY_AFTER": "60"})
+    long_ago, just_now = "2020-01-01T00:00:00.000000Z", document.now()
+    cases = {
+        "timeout.jpg": ("timeout", True, 1, long_ago),
+        "storage.jpg": ("storage_unavailable", True, 2, long_ago),
+        "fresh.jpg": ("worker_lost", True, 1, just_now),
+        "used-up.jpg": ("timeout", True, 3, long_ago),
+        "bad.jpg": ("not_an_image", False, 1, long_ago),
+    }
+    for n, (key, case) in enumerate(cases.items()):
+        storage.put("images", key, str(n).encode(), "image/jpeg")
+        storage.put("palettes", key + ".json", _failed(_etag(storage, key), *case), "")
+    assert sorted(job.key for job in stale_jobs(storage, settings)) == [
+        "storage.jpg",
+        "timeout.jpg",
+    ]

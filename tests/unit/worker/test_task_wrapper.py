@@ -23,7 +23,10 @@ class BuggyStorage(MemoryStorage):
     def fetch(
         self, bucket: str, key: str, max_bytes: int | None = None
     ) -> tuple[bytes, ObjectInfo]:
-        """The download the worker makes (``fetch``: bytes and version in one request)."""
+        """The download the worker makes (``fetch``: bytes and version in one request);
+        results still read as stored."""
+        if bucket == "palettes":
+            return super().fetch(bucket, key, max_bytes)
         raise ZeroDivisionError("a bug")
 
 
@@ -98,6 +101,8 @@ class CutShortStorage(MemoryStorage):
 
         from worker.errors import StorageUnavailable
 
+        if bucket == "palettes":
+            return super().fetch(bucket, key, max_bytes)
         try:
             raise SoftTimeLimitExceeded()
         except SoftTimeLimitExceeded as exc:

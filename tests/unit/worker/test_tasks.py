@@ -163,6 +163,8 @@ def test_an_invalid_k_in_metadata_is_a_failed_result(
     assert doc["error"] == {
         "code": "invalid_options",
         "message": "x-amz-meta-palette-k: k must be an integer 1-32 or 'auto' (got '99')",
+        "retryable": False,
+        "attempts": 1,
     }
     assert (doc["options"], doc["colors"]) == ({}, [])
     assert doc["source"]["metadata"] == {"palette-k": "99"}
@@ -253,7 +255,39 @@ def test_a_failure_stored_without_a_get_records_the_uploads_options(
     etag = etag_of(storage, "images", "a.jpg")
     found = failure_source(storage, settings, Job("images", "a.jpg", etag))
     assert found is not None
-    source, k = found
+    source, k, previous = found
     assert (source["etag"], source["metadata"], k) == (etag, {"palette-k": "3"}, 3)
+    assert previous is None  # nothing stored yet: this is attempt 1
     assert failure_source(storage, settings, Job("images", "a.jpg", "an-older-etag")) is None
     assert failure_source(storage, settings, Job("images", "gone.jpg")) is None
+
+
+def test_a_duplicate_job_for_a_final_failure_is_skipped(
+    storage: MemoryStorage, settings: Settings
+) -> None:
+    """Issue 9 item 4: the input is at fault; running it again cannot change the answer."""
+    storage.put("images", "a.jpg", b"not an image", "image/jpeg")
+    first = process(Job("images", "a.jpg"), storage, settings)
+    assert (first.status, first.reason) == ("failed", "not_an_image")
+    doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
+    assert (doc["error"]["retryable"], doc["error"]["attempts"]) == (False, 1)
+    again = process(Job("images", "a.jpg"), storage, settings)
+    assert (again.status, again.reason) == ("skipped", "already_failed")
+
+
+def test_a_retryable_failure_is_run_again_and_its_attempts_counted(
+    storage: MemoryStorage, settings: Settings, photo_bytes: bytes
+) -> None:
+    from worker.errors import ProcessingTimeout
+    from worker.tasks import store_failure
+
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    job = Job("images", "a.jpg", storage.head("images", "a.jpg").etag)  # type: ignore[union-attr]
+    for expected in (1, 2):
+        source, k, previous = failure_source(storage, settings, job)  # type: ignore[misc]
+        store_failure(storage, settings, job, source, ProcessingTimeout("t"), k, None, previous)
+        doc = json.loads(_stored(storage, "palettes", "a.jpg.json"))
+        assert (doc["error"]["code"], doc["error"]["retryable"]) == ("timeout", True)
+        assert doc["error"]["attempts"] == expected
+    assert process(job, storage, settings).status == "done"  # the retry the sweep sends
+    assert failure_source(storage, settings, job) is None  # a late failure never replaces it
