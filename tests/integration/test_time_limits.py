@@ -26,7 +26,8 @@ import redis
 from PIL import Image
 
 from infra.private_stack import private_stack
-from tests.integration.helpers import upload, wait_for_result, wait_until
+from infra.processes import running
+from tests.integration.helpers import children, upload, wait_for_result, wait_until
 from worker.enqueue import Enqueuer
 from worker.jobs import Job
 from worker.ledger import ATTEMPTS_PREFIX
@@ -77,10 +78,14 @@ def test_a_job_killed_at_the_hard_limit_ends_as_failed_timeout(limited: tuple[An
     for suffix in (".json", ".png"):
         s3.delete_object(Bucket="palettes", Key=key + suffix)
     worker = stack.proc("worker")
+    pool = children(worker.pid)
     with stalled(stack.proc("seaweedfs")):
         Enqueuer(stack.settings).enqueue(Job("images", key, etag))
-        killed = "Hard time limit (4"  # Celery's own line: the pool killed the process
+        killed = "Hard time limit (4"  # Celery's own line, logged just before the kill
         assert wait_until(lambda: killed in worker_log(stack), timeout=60), "never killed"
+        # the store answers again only once the process is gone (it would finish its
+        # own failure write in the moment between that line and the kill)
+        assert wait_until(lambda: not any(map(running, pool)), timeout=30)
     doc = wait_for_result(s3, key, etag, timeout=60)
     assert (doc["status"], doc["error"]["code"]) == ("failed", "timeout")
     assert f"job for '{key}' killed at the 4 s time limit" in worker_log(stack)
