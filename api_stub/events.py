@@ -214,10 +214,11 @@ def _job(
 
 
 def _seaweed_etag(entry: Mapping[str, Any]) -> str | None:
-    """The S3 ETag SeaweedFS will answer HEAD with: base64 text in ``extended``, else md5.
+    """The S3 ETag SeaweedFS will answer a GET with: base64 text in ``extended``, else md5.
 
     Multipart objects have no ``md5`` attribute but do carry ``<hex>-<parts>`` in
-    ``extended``; an object with neither gets None and the worker trusts its own HEAD.
+    ``extended``; an object with neither gets None and the worker trusts the ETag of its
+    own GET.
     """
     extended = entry.get("extended")
     if isinstance(extended, Mapping) and isinstance(extended.get(_SEAWEED_ETAG), str):
@@ -237,7 +238,7 @@ def _seaweed_etag(entry: Mapping[str, Any]) -> str | None:
 
 
 def _etag_or_none(value: Any) -> str | None:
-    """ETags are printable ASCII; anything else is dropped (the worker HEADs the object)."""
+    """ETags are printable ASCII; anything else is dropped (the worker's GET has the real one)."""
     if value is None:
         return None
     text = str(value)
