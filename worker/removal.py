@@ -1,10 +1,14 @@
-"""Results of images that are gone: removed on the storage event, and by the sweep.
+"""Results of images that are gone: removed on the storage event.
 
 A deleted image must not keep answering with its palette: ``ObjectRemoved`` (S3, MinIO,
-Ceph) and a SeaweedFS ``delete`` become a ``palette.remove`` job, and the sweep removes
-whatever an event missed. Both go through ``remove_results``, which never removes the
-results of an image that exists, so a delete followed at once by a re-upload of the same
-key ends with the new image's result, whatever order the jobs run in.
+Ceph) and a SeaweedFS ``delete`` become a ``palette.remove`` job, which goes through
+``remove_results``: it deletes every output (``worker.outputs``) and never the results
+of an image that exists, so a delete followed at once by a re-upload of the same key
+ends with the new image's result, whatever order the jobs run in. Not done yet: the
+sweep looks for images without a current result, not for results without an image, so
+the results of a removal event that was lost stay in the output bucket: ``GET
+/palettes/{key}`` answers 404 (it asks the input bucket first), but the gallery and
+``GET /bars/{key}`` still show them.
 """
 
 from __future__ import annotations
