@@ -4,7 +4,8 @@
   kills its worker would be redelivered for ever; counting starts lets the next
   delivery give up with ``worker_lost`` instead.
 * A dead-letter list: Redis has none, so jobs that exhausted their retries are kept
-  here (newest first) for an operator, and ``palette stack status`` shows its length.
+  here (newest first) for an operator, and ``palette stack status`` shows its length;
+  ``palette dead-letters list|replay|purge`` (``worker.dead_letters``) works it off.
 
 redis-py's errors are translated here, once, into ``BrokerUnavailable``: the task treats
 bookkeeping as best effort, so a Redis restart does not fail the jobs running through it.
@@ -59,10 +60,30 @@ class Ledger:
             pipe.execute()
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
-        return [json.loads(raw) for raw in self.redis.lrange(DEAD_LETTER_KEY, 0, limit - 1)]
+        return [entry for _, entry in self.dead_letter_entries(limit)]
+
+    def dead_letter_entries(self, limit: int | None = None) -> list[tuple[bytes, dict[str, Any]]]:
+        """(raw, parsed) entries, newest first; ``raw`` names the entry for ``remove``."""
+        with _translated():
+            raws = self.redis.lrange(DEAD_LETTER_KEY, 0, -1 if limit is None else limit - 1)
+        return [(raw, _parsed(raw)) for raw in raws]
+
+    def remove_dead_letter(self, raw: bytes) -> bool:
+        """Take one entry off the list; False when another operator already took it."""
+        with _translated():
+            return bool(self.redis.lrem(DEAD_LETTER_KEY, 1, raw))
 
     def dead_letter_count(self) -> int:
         return int(self.redis.llen(DEAD_LETTER_KEY))
+
+
+def _parsed(raw: bytes) -> dict[str, Any]:
+    """An entry as written by ``dead_letter``; anything else is shown, never replayed."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return {"job": None, "reason": "unreadable", "at": None}
+    return entry if isinstance(entry, dict) else {"job": None, "reason": "unreadable", "at": None}
 
 
 @contextmanager

@@ -3,6 +3,7 @@
     palette extract   palettes of local files, offline        (worker.cli.extract)
     palette submit    upload, wait, print the results          (worker.cli.client)
     palette sweep     enqueue whatever lacks a current result  (worker.cli.client)
+    palette dead-letters  list | replay | purge                (worker.cli.dead_letters)
     palette demo      stack up, submit the samples             (worker.cli.client)
     palette stack     up | down | status | env                 (infra.cli)
     palette worker    the Celery worker (= python -m worker)   (worker.cli.services)
@@ -24,6 +25,7 @@ import click
 
 from infra.cli import stack_group
 from worker.cli.client import demo, submit, sweep
+from worker.cli.dead_letters import dead_letters
 from worker.cli.extract import extract
 from worker.cli.output import error, hint
 from worker.cli.services import api, beat, worker
@@ -35,7 +37,7 @@ EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 palette = click.Group(
     "palette",
     help="Colour palettes for images.",
-    commands=[extract, submit, sweep, demo, stack_group, worker, beat, api],
+    commands=[extract, submit, sweep, dead_letters, demo, stack_group, worker, beat, api],
 )
 
 
