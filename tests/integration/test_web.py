@@ -356,7 +356,8 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(
 ) -> None:
     """First 401: the token dialog; a wrong token is refused with a message; the right
     one goes to sessionStorage, the gallery loads, and an upload (bar via blob: URL
-    fetched with the token) completes without another prompt."""
+    fetched with the token) completes without another prompt; its gallery card shows
+    the image through the presigned GET the guarded listing handed out."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     token = stack.env["PALETTE_API_TOKEN"]
@@ -389,6 +390,10 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_session(
         lambda d: d.execute_script("return arguments[0].naturalWidth", bar) == 300
     )
     assert bar.get_attribute("src").startswith("blob:")
+    # the guarded listing hands out the thumbnail's presigned GET: no token on the <img>
+    key = card.get_attribute("data-key")
+    _check_gallery(browser, key)
+    _check_gallery_thumbnail(browser, stack, key)
     assert dialog.get_attribute("open") is None  # asked once only
     # the only errors are the expected 401s before the token was given
     assert [e for e in _console_errors(browser) if "401" not in e] == []
