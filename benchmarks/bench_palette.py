@@ -1,6 +1,7 @@
 """Issue 3's benchmark: our palette vs the tutorial method vs the peers, on the corpus.
 
 Run:  .venv/bin/python benchmarks/bench_palette.py [--quick] [--corpus DIR]
+      .venv/bin/python benchmarks/bench_palette.py --vs-decode [--baseline ../other-checkout]
 
 Prints, for k=5 and k=10, per method: median ms (in-process, file read + decode
 included, one warm-up excluded, median of >= 3 runs, then median over photos), median
@@ -536,6 +537,68 @@ def auto_table(files: list[Path], runs: int) -> None:
           f"(range {min(ratios):.2f}-{max(ratios):.2f})")  # fmt: skip
 
 
+def vs_decode_child(root: Path, corpus: Path, runs: int) -> None:
+    """Print, as JSON, per photo and k: median thread-CPU ms of ``extract`` (of the
+    checkout at ``root``) and of a full Pillow decode, timed alternately."""
+    import io
+
+    sys.path.insert(0, str(root))
+    from worker.palette import extract
+
+    def full_decode(data: bytes) -> None:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+
+    rows: dict[str, list[float]] = {}
+    for path in photos(corpus, False):
+        data = path.read_bytes()
+        for k in (5, 10):
+            core, floor = [], []
+            for run in range(runs + 1):
+                started = time.thread_time()
+                extract(data, k)
+                middle = time.thread_time()
+                full_decode(data)
+                if run:  # the first is a warm-up
+                    core.append(middle - started)
+                    floor.append(time.thread_time() - middle)
+            rows[f"{path.name} k={k}"] = [
+                statistics.median(core) * 1e3,
+                statistics.median(floor) * 1e3,
+            ]
+    print(json.dumps(rows))
+
+
+def vs_decode_table(corpus: Path, runs: int, rounds: int, baseline: Path | None) -> None:
+    """The core's CPU ÷ a full Pillow decode's, per photo; with ``baseline`` (another
+    checkout) measured in alternating child processes, so load hits both alike."""
+    roots = {"this": ROOT} | ({"baseline": baseline.resolve()} if baseline else {})
+    found: dict[str, list[dict[str, list[float]]]] = {name: [] for name in roots}
+    for _ in range(rounds):
+        for name, root in roots.items():
+            command = [sys.executable, __file__, "--vs-decode-child", str(root),
+                       "--corpus", str(corpus), "--runs", str(runs)]  # fmt: skip
+            out = subprocess.run(command, capture_output=True, text=True, check=True)
+            found[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"\n### core vs full Pillow decode: thread CPU ms, median of {runs} runs x {rounds} "
+          "rounds per photo; ratio = core / decode\n")  # fmt: skip
+    print("| checkout | k | core ms | decode ms | median ratio | worst ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, measured in found.items():
+        for k in (5, 10):
+            print_vs_decode_row(name, k, measured)
+
+
+def print_vs_decode_row(name: str, k: int, measured: list[dict[str, list[float]]]) -> None:
+    keys = [key for key in measured[0] if key.endswith(f" k={k}")]
+    core = {key: statistics.median(m[key][0] for m in measured) for key in keys}
+    floor = {key: statistics.median(m[key][1] for m in measured) for key in keys}
+    ratios = [core[key] / floor[key] for key in keys]
+    print(f"| {name} | {k} | {statistics.median(core.values()):.2f} "
+          f"| {statistics.median(floor.values()):.2f} | {statistics.median(ratios):.2f} "
+          f"| {max(ratios):.2f} |")  # fmt: skip
+
+
 def large_jpeg(corpus: Path) -> Path:
     """The 12 MP JPEG: from the corpus if it has one, else made once from china.jpg
     (centre-cropped to 4:3, Lanczos-upscaled to 4000x3000, JPEG q90) in a cache directory.
@@ -570,8 +633,20 @@ def main(argv: list[str] | None = None) -> None:
         "--profile", action="store_true", help="only print where our time goes, step by step"
     )
     parser.add_argument("--auto", action="store_true", help='only print k="auto" vs k=5/10')
+    parser.add_argument(
+        "--vs-decode", action="store_true", help="only print the core's CPU / a full decode's"
+    )
+    parser.add_argument("--baseline", type=Path, help="--vs-decode: also this other checkout")
+    parser.add_argument("--rounds", type=int, default=3, help="--vs-decode: alternating rounds")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "PATH", "K"), help=argparse.SUPPRESS)
+    parser.add_argument("--vs-decode-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.vs_decode_child:
+        vs_decode_child(args.vs_decode_child, args.corpus, max(args.runs, 5))
+        return
+    if args.vs_decode:
+        vs_decode_table(args.corpus, max(args.runs, 5), args.rounds, args.baseline)
+        return
     if args.child:
         run_child(args.child[0], Path(args.child[1]), int(args.child[2]))
         return

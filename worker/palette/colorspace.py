@@ -42,6 +42,8 @@ _XYZ_FROM_LINEAR = np.array(
 )
 _LINEAR_FROM_XYZ = np.linalg.inv(_XYZ_FROM_LINEAR)
 _D65 = np.array([0.95047, 1.0, 1.08883])
+_XYZ_FROM_LINEAR_D65 = _XYZ_FROM_LINEAR / _D65[:, None]
+"""Linear sRGB → XYZ relative to the white point, in one product."""
 _EPS = (6.0 / 29.0) ** 3
 
 
@@ -58,6 +60,8 @@ def linear_to_srgb(linear: npt.ArrayLike) -> FloatArray:
 
 
 _LINEAR_LUT = srgb_to_linear(np.arange(256) / 255.0)
+_XYZ_LUT = _LINEAR_LUT[None, :, None] * _XYZ_FROM_LINEAR_D65.T[:, None, :]
+"""(channel, level, xyz): a channel's contribution to XYZ / white (``srgb8_to_lab``)."""
 
 
 def srgb8_to_linear(rgb8: npt.ArrayLike) -> FloatArray:
@@ -107,7 +111,13 @@ def srgb8_to_oklch(rgb8: npt.ArrayLike) -> FloatArray:
 
 
 def _lab_f(t: FloatArray) -> FloatArray:
-    return np.where(t > _EPS, np.cbrt(t), t / (3 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
+    """CIELAB's f: the cube root, linear near black. The linear part is patched in only
+    where it applies (rare: very dark colours), which costs a third of ``np.where``."""
+    f = np.cbrt(t)
+    dark = t <= _EPS
+    if dark.any():
+        f[dark] = t[dark] / (3 * (6.0 / 29.0) ** 2) + 4.0 / 29.0
+    return f
 
 
 def _lab_f_inv(t: FloatArray) -> FloatArray:
@@ -116,12 +126,20 @@ def _lab_f_inv(t: FloatArray) -> FloatArray:
 
 def linear_to_lab(linear: npt.ArrayLike) -> FloatArray:
     """Linear sRGB to CIELAB (D65), matching ``skimage.color.rgb2lab``."""
-    xyz = (np.asarray(linear, dtype=np.float64) @ _XYZ_FROM_LINEAR.T) / _D65
+    return _xyz_to_lab(np.asarray(linear, dtype=np.float64) @ _XYZ_FROM_LINEAR_D65.T)
+
+
+def _xyz_to_lab(xyz: FloatArray) -> FloatArray:
+    """XYZ already divided by the white point → CIELAB, written into one new array."""
     f = _lab_f(xyz)
-    lightness = 116.0 * f[..., 1] - 16.0
-    a = 500.0 * (f[..., 0] - f[..., 1])
-    b = 200.0 * (f[..., 1] - f[..., 2])
-    return np.stack([lightness, a, b], axis=-1)
+    lab = np.empty_like(f)
+    np.multiply(f[..., 1], 116.0, out=lab[..., 0])
+    lab[..., 0] -= 16.0
+    np.subtract(f[..., 0], f[..., 1], out=lab[..., 1])
+    lab[..., 1] *= 500.0
+    np.subtract(f[..., 1], f[..., 2], out=lab[..., 2])
+    lab[..., 2] *= 200.0
+    return lab
 
 
 def lab_to_linear(lab: npt.ArrayLike) -> FloatArray:
@@ -133,8 +151,16 @@ def lab_to_linear(lab: npt.ArrayLike) -> FloatArray:
 
 
 def srgb8_to_lab(rgb8: npt.ArrayLike) -> FloatArray:
-    """uint8 sRGB to CIELAB."""
-    return linear_to_lab(srgb8_to_linear(rgb8))
+    """uint8 sRGB to CIELAB; XYZ by three table lookups instead of a matrix product.
+
+    Why: this runs on every pixel counted one by one (``counting``); the tables hold each
+    channel's linear value times its column of the XYZ matrix, so the product is two sums.
+    """
+    rgb = np.asarray(rgb8, dtype=np.uint8)
+    xyz = _XYZ_LUT[0][rgb[..., 0]]
+    xyz += _XYZ_LUT[1][rgb[..., 1]]
+    xyz += _XYZ_LUT[2][rgb[..., 2]]
+    return _xyz_to_lab(xyz)
 
 
 def lab_to_srgb8(lab: npt.ArrayLike) -> npt.NDArray[np.uint8]:
@@ -240,8 +266,10 @@ def lab_to_din99o(lab: npt.ArrayLike) -> FloatArray:
     positive = s > 0.0
     ratio = np.log1p(s, where=positive, out=np.ones_like(s))
     np.divide(ratio, s, where=positive, out=ratio)  # log1p(s) / s -> 1 as s -> 0
-    ab = (ef @ _DIN99_BACK.T) * (ratio * (0.075 / 0.0435))[..., None]
-    return np.concatenate([lightness[..., None], ab], axis=-1)
+    din = np.empty_like(lab)
+    din[..., 0] = lightness
+    np.multiply(ef @ _DIN99_BACK.T, (ratio * (0.075 / 0.0435))[..., None], out=din[..., 1:])
+    return din
 
 
 def din99o_to_lab(din: npt.ArrayLike) -> FloatArray:

@@ -42,6 +42,8 @@ class ColourSpace:
     from_linear: Callable[[FloatArray], FloatArray] | None
     to_srgb8: Callable[[FloatArray], UInt8Array]
     ambiguity_per_level: float
+    from_srgb8: Callable[[UInt8Array], FloatArray] | None = None
+    """A faster way from uint8 pixels to the space (table lookups), if the space has one."""
 
     def from_srgb(self, rgb255: FloatArray) -> FloatArray:
         """Float sRGB 0-255 (bin means, palette colours) to the space."""
@@ -51,6 +53,8 @@ class ColourSpace:
 
     def from_pixels(self, rgb8: UInt8Array) -> FloatArray:
         """uint8 sRGB pixels (N, 3) to the space (linearised by table lookup: cheaper)."""
+        if self.from_srgb8 is not None:
+            return self.from_srgb8(rgb8)
         if self.from_linear is None:
             return rgb8.astype(np.float64)
         return self.from_linear(colorspace.srgb8_to_linear(rgb8))
@@ -58,6 +62,10 @@ class ColourSpace:
 
 def _din99o(linear: FloatArray) -> FloatArray:
     return colorspace.lab_to_din99o(colorspace.linear_to_lab(linear))
+
+
+def _srgb8_to_din99o(rgb8: UInt8Array) -> FloatArray:
+    return colorspace.lab_to_din99o(colorspace.srgb8_to_lab(rgb8))
 
 
 def _din99o_to_srgb8(points: FloatArray) -> UInt8Array:
@@ -72,8 +80,14 @@ SPACES: dict[str, ColourSpace] = {
     space.name: space
     for space in (
         ColourSpace("oklab", colorspace.linear_to_oklab, colorspace.oklab_to_srgb8, 0.00625),
-        ColourSpace("cielab", colorspace.linear_to_lab, colorspace.lab_to_srgb8, 0.625),
-        ColourSpace("din99o", _din99o, _din99o_to_srgb8, 0.625),
+        ColourSpace(
+            "cielab",
+            colorspace.linear_to_lab,
+            colorspace.lab_to_srgb8,
+            0.625,
+            colorspace.srgb8_to_lab,
+        ),
+        ColourSpace("din99o", _din99o, _din99o_to_srgb8, 0.625, _srgb8_to_din99o),
         ColourSpace("rgb", None, _rgb_to_srgb8, 3.47),
     )
 }
