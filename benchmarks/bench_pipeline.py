@@ -325,6 +325,9 @@ class Upload:
     created: float | None = None
     status: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    """The worker thread's CPU ms per stage (the result's ``cpu_ms``), plus "json": what
+    encoding this result costs (measured here: the JSON cannot hold its own encoding)."""
 
 
 class Connections:
@@ -498,11 +501,24 @@ def collect(bench: Bench, sent: list[Upload]) -> None:
         doc = json.loads(body["Body"].read())
         up.status = doc.get("status", "?")
         up.timings = doc.get("timings_ms", {})
+        up.cpu = {**doc.get("cpu_ms", {}), "json": encode_cpu_ms(doc)}
         stamp = datetime.strptime(doc["created_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
         up.created = stamp.replace(tzinfo=UTC).timestamp()
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(fetch, sent))
+
+
+def encode_cpu_ms(doc: dict[str, Any]) -> float:
+    """Thread CPU ms of the worker's own JSON encoding of ``doc`` (median of 5)."""
+    from worker import document
+
+    times = []
+    for _ in range(5):
+        started = time.thread_time()
+        document.encode(doc)
+        times.append((time.thread_time() - started) * 1000)
+    return statistics.median(times)
 
 
 # ---------------------------------------------------------------- reporting
@@ -608,7 +624,7 @@ def print_confirmation(results: list[RunResult]) -> None:
 
 def print_stages(results: list[RunResult]) -> None:
     print("\nWorker stage medians (ms, the result's timings_ms)")
-    stages = ("download", "decode", "cluster", "render", "upload")
+    stages = ("download", "check", "decode", "cluster", "render", "head", "upload")
     print(f"{'run':<6} {'wk':>2} {'config':<14} " + " ".join(f"{s:>8}" for s in stages))
     for r in results:
         cells = []
@@ -616,6 +632,40 @@ def print_stages(results: list[RunResult]) -> None:
             values = [up.timings[stage] for up in r.uploads if stage in up.timings]
             cells.append(f"{statistics.median(values):8.1f}" if values else f"{'-':>8}")
         print(f"{r.label:<6} {r.workers:>2} {r.pool:<14} " + " ".join(cells))
+
+
+CPU_STAGES = {
+    "GET img": "download",
+    "GET json": "check",
+    "decode": "decode",
+    "cluster": "cluster",
+    "render": "render",
+    "HEAD": "head",
+    "PUT bar": "upload",
+    "JSON": "json",
+}
+"""The worker's stages, as printed → their key in the result's ``cpu_ms``."""
+
+
+def print_worker_cpu(results: list[RunResult]) -> None:
+    """The worker's CPU per image by stage: the means of the results' ``cpu_ms`` (the
+    task's own thread), and "outside" = the worker's process-tree CPU per image (psutil)
+    minus those: Celery (messages, acks, pool), the task's Redis ledger, metrics, logs,
+    and the JSON's own PUT."""
+    print("\nWorker CPU per image by stage (ms, mean; thread CPU recorded by the worker)")
+    names = [*CPU_STAGES, "outside", "worker"]
+    print(f"{'run':<6} {'wk':>2} {'config':<14} " + " ".join(f"{n:>8}" for n in names))
+    for r in results:
+        means = {}
+        for name, key in CPU_STAGES.items():
+            values = [up.cpu[key] for up in r.uploads if key in up.cpu]
+            means[name] = statistics.fmean(values) if values else 0.0
+        worker = 1000 * r.cpu.spent.get("worker", 0.0) / r.count
+        means["outside"], means["worker"] = worker - sum(means.values()), worker
+        print(f"{r.label:<6} {r.workers:>2} {r.pool:<14} "
+              + " ".join(f"{means[n]:8.2f}" for n in names))  # fmt: skip
+    print("  outside = worker process-tree CPU (psutil) − the stages: Celery, ledger, metrics,")
+    print("  logging, the JSON's PUT; JSON = encoding the stored result, timed in this process")
 
 
 def print_cpu(results: list[RunResult]) -> None:
@@ -812,6 +862,7 @@ def main(argv: list[str] | None = None) -> int:
     print_runs(results, inproc)
     print_confirmation(results)
     print_stages(results)
+    print_worker_cpu(results)
     print_cpu(results)
     print(
         "  idle (nothing to do, % of a core): "

@@ -46,8 +46,12 @@ def done(
     palette: dict[str, Any],
     bar: dict[str, Any] | None,
     timings_ms: dict[str, float],
+    cpu_ms: dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """A successful result: the palette part from ``worker.palette.extract`` plus provenance."""
+    """A successful result: the palette part from ``worker.palette.extract`` plus provenance.
+
+    ``cpu_ms``: the worker thread's CPU time per stage, beside the wall ``timings_ms``
+    (where a worker's CPU goes: ``benchmarks/bench_pipeline.py`` prints it by stage)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "status": "done",
@@ -58,6 +62,7 @@ def done(
         "quality": palette.get("quality", {}),
         "bar": bar,
         "timings_ms": _rounded({**palette.get("timings_ms", {}), **timings_ms}),
+        "cpu_ms": _rounded({**palette.get("cpu_ms", {}), **(cpu_ms or {})}),
         "worker": worker_info(),
         "created_at": now(),
     }

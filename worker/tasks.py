@@ -73,16 +73,20 @@ class Outcome:
 
 
 class _Stopwatch:
+    """Wall time (``timings``) and this thread's CPU time (``cpu``) per stage, in ms."""
+
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
             self.timings[name] = (time.perf_counter() - start) * 1000
+            self.cpu[name] = (time.thread_time() - cpu_start) * 1000
 
 
 def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
@@ -115,18 +119,21 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         source = document.source_ref(job.bucket, job.key, info.etag, info.size, asked)
         options = upload_options.options_for(info.metadata, k)  # the upload's own, or ours
         k = options.k
-        existing = get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(job.key))
+        with clock.stage("check"):
+            existing = get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(job.key))
         if (final := _already_final(existing, info, job.k or settings.default_k)) is not None:
             return Outcome(job.id, "skipped", final, clock.timings, len(data))
         result = palette.extract(data, **settings.extract_limits, **asdict(options))
         bar_ref = document.bar_ref(settings.output_bucket, outputs.BAR.key(job.key))
         with clock.stage("render"):
             files = _render(document.done(source, result, bar_ref, clock.timings))
-        if (superseded := _superseded(storage, job, info)) is not None:
+        with clock.stage("head"):
+            superseded = _superseded(storage, job, info)
+        if superseded is not None:
             return Outcome(job.id, "skipped", superseded, clock.timings, len(data))
         with clock.stage("upload"):  # the files; the JSON cannot time its own write
             _upload(storage, settings.output_bucket, job.key, files)
-        doc = document.done(source, result, bar_ref, clock.timings)
+        doc = document.done(source, result, bar_ref, clock.timings, clock.cpu)
         stored = outputs.PALETTE_JSON.render(doc)
         with clock.stage("upload_json"):
             _upload(storage, settings.output_bucket, job.key, [(outputs.PALETTE_JSON, stored)])

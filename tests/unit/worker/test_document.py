@@ -33,6 +33,13 @@ def test_done_merges_provenance_and_image_facts() -> None:
     assert doc["worker"]["version"]
 
 
+def test_done_merges_the_cpu_of_the_core_and_the_worker_stages() -> None:
+    palette = {**PALETTE, "cpu_ms": {"decode": 0.111, "cluster": 0.9}}
+    source = document.source_ref("images", "a.png", "e", 10)
+    doc = document.done(source, palette, None, {"upload": 2}, {"download": 0.3, "upload": 0.456})
+    assert doc["cpu_ms"] == {"decode": 0.11, "cluster": 0.9, "download": 0.3, "upload": 0.46}
+
+
 def test_failed_has_a_code_a_message_and_no_colours() -> None:
     doc = document.failed(document.source_ref("images", "a", None, 0), CorruptImage("truncated"))
     assert doc["status"] == "failed"

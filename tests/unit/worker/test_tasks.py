@@ -28,6 +28,8 @@ def test_an_image_gets_a_png_and_a_done_json(
     assert doc["bar"] == {"bucket": "palettes", "key": "cats/a.jpg.png", "width": 300, "height": 50}
     assert len(doc["colors"]) == 5
     assert set(doc["timings_ms"]) >= {"download", "render", "upload"}
+    stages = {"download", "check", "decode", "cluster", "render", "head", "upload"}
+    assert set(doc["cpu_ms"]) >= stages  # the worker's CPU by stage, beside the wall times
     assert _stored(storage, "palettes", "cats/a.jpg.png").startswith(b"\x89PNG")
     assert ("images", "cats/a.jpg.json") not in storage.objects  # never where it is triggered
 

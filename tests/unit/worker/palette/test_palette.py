@@ -31,7 +31,7 @@ def png(array: np.ndarray, mode: str | None = None) -> bytes:
 
 
 def without_timings(result: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in result.items() if key != "timings_ms"}
+    return {key: value for key, value in result.items() if key not in {"timings_ms", "cpu_ms"}}
 
 
 def check_contract(result: dict[str, Any], k: int) -> None:
@@ -60,7 +60,9 @@ def check_contract(result: dict[str, Any], k: int) -> None:
 
 def test_document_fields() -> None:
     result = extract((DATA / "chelsea.jpg").read_bytes(), 5)
-    assert set(result) == {"source", "options", "colors", "pixels", "quality", "timings_ms"}
+    assert set(result) == {
+        "source", "options", "colors", "pixels", "quality", "timings_ms", "cpu_ms"
+    }  # fmt: skip
     assert result["source"]["format"] == "JPEG"
     assert (result["source"]["width"], result["source"]["height"]) == (451, 300)
     assert result["options"]["k"] == 5
@@ -71,6 +73,8 @@ def test_document_fields() -> None:
     assert color["text"]["color"] in {"#000000", "#ffffff"}
     assert result["quality"]["fit_error_de00"] > 0
     assert set(result["timings_ms"]) == {"decode", "cluster"}
+    assert set(result["cpu_ms"]) == {"decode", "cluster"}
+    assert all(ms >= 0 for ms in result["cpu_ms"].values())
     check_contract(result, 5)
 
 
