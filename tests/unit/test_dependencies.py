@@ -141,8 +141,10 @@ def test_the_floor_check_names_each_dependency_above_or_without_its_floor() -> N
 
 @pytest.mark.skipif(os.environ.get("PALETTE_FLOOR") != "1", reason="only under make test-floor")
 def test_make_test_floor_runs_every_direct_dependency_at_its_floor() -> None:
-    """A floor another dependency lifts (celery 5.4 needs click 8.1.2) is raised to match."""
-    installed = {canonicalize_name(r.name): version(r.name) for r in declared() if _has(r.name)}
+    """A floor another dependency lifts (celery 5.6 needs click 8.1.2) is raised to match."""
+    installed: dict[str, str] = {
+        canonicalize_name(r.name): version(r.name) for r in declared() if _has(r.name)
+    }
     assert off_floor(declared(), installed) == []
 
 
