@@ -132,6 +132,7 @@ def up(
     with locked(stack_dir):
         state = load(stack_dir) or new_state(stack_dir, base)
         _forget_dead(state)
+        refuse_exposed_seaweedfs(state)
         _configure_bind(state, bind)
         _configure(state, base, workers, beat)
         state.save()
@@ -155,6 +156,17 @@ def _forget_dead(state: StackState) -> None:
         if not is_alive(proc):
             del state.procs[name]
             remove_pidfile(state.pid_path(name))
+
+
+def refuse_exposed_seaweedfs(state: StackState) -> None:
+    """A SeaweedFS started by an older ``palette stack up --bind`` (no ``weed_s3`` port:
+    before SeaweedFS was kept on loopback) still answers on the stack's address with its
+    filer open to anyone: it must be restarted, not reused."""
+    if "seaweedfs" in state.procs and state.bind != LOOPBACK and "weed_s3" not in state.ports:
+        raise StackError(
+            f"seaweedfs was started by an older palette and listens on {state.bind} with "
+            "no credential on its filer: `palette stack down`, then `palette stack up` again"
+        )
 
 
 def _configure(state: StackState, base: Mapping[str, str], workers: int, beat: bool) -> None:

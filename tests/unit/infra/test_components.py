@@ -303,3 +303,18 @@ def test_seaweedfs_stays_on_loopback_and_only_the_s3_relay_moves_to_bind(tmp_pat
     relay = components.managed(state)[1]
     assert relay.command(state)[-2:] == ["10.77.0.1:8333", "127.0.0.1:15100"]
     assert (relay.host(state), components.SEAWEEDFS.host(state)) == ("10.77.0.1", "127.0.0.1")
+
+
+def test_a_seaweedfs_an_older_version_bound_beyond_loopback_is_not_reused(
+    tmp_path: Path,
+) -> None:
+    """Before the relay, ``--bind`` put master, volume and filer on ADDR: such a running
+    SeaweedFS must be restarted, not adopted (its filer answers anyone)."""
+    state = make_state(tmp_path)
+    state.procs["seaweedfs"] = Proc(os.getpid(), started(os.getpid()) or 0)
+    stack.refuse_exposed_seaweedfs(state)  # on loopback: nothing exposed
+    state.bind = "10.77.0.1"
+    with pytest.raises(stack.StackError, match=r"older palette and listens on 10\.77\.0\.1"):
+        stack.refuse_exposed_seaweedfs(state)
+    state.ports["weed_s3"] = 15100  # started by this version: on loopback behind the relay
+    stack.refuse_exposed_seaweedfs(state)
