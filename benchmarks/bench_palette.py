@@ -537,66 +537,72 @@ def auto_table(files: list[Path], runs: int) -> None:
           f"(range {min(ratios):.2f}-{max(ratios):.2f})")  # fmt: skip
 
 
-def vs_decode_child(root: Path, corpus: Path, runs: int) -> None:
-    """Print, as JSON, per photo and k: median thread-CPU ms of ``extract`` (of the
-    checkout at ``root``) and of a full Pillow decode, timed alternately."""
+def vs_decode_child(root: Path) -> None:
+    """Serve timings: for each "<path> <k>" line on stdin, print the thread-CPU ms of
+    ``extract`` (of the checkout at ``root``) and of a full Pillow decode of that file."""
     import io
 
     sys.path.insert(0, str(root))
     from worker.palette import extract
 
-    def full_decode(data: bytes) -> None:
+    for line in sys.stdin:
+        name, k = line.split()
+        data = Path(name).read_bytes()
+        started = time.thread_time()
+        extract(data, int(k))
+        middle = time.thread_time()
         with Image.open(io.BytesIO(data)) as im:
             im.load()
-
-    rows: dict[str, list[float]] = {}
-    for path in photos(corpus, False):
-        data = path.read_bytes()
-        for k in (5, 10):
-            core, floor = [], []
-            for run in range(runs + 1):
-                started = time.thread_time()
-                extract(data, k)
-                middle = time.thread_time()
-                full_decode(data)
-                if run:  # the first is a warm-up
-                    core.append(middle - started)
-                    floor.append(time.thread_time() - middle)
-            rows[f"{path.name} k={k}"] = [
-                statistics.median(core) * 1e3,
-                statistics.median(floor) * 1e3,
-            ]
-    print(json.dumps(rows))
+        ended = time.thread_time()
+        print(json.dumps([(middle - started) * 1e3, (ended - middle) * 1e3]), flush=True)
 
 
-def vs_decode_table(corpus: Path, runs: int, rounds: int, baseline: Path | None) -> None:
-    """The core's CPU ÷ a full Pillow decode's, per photo; with ``baseline`` (another
-    checkout) measured in alternating child processes, so load hits both alike."""
+def vs_decode_table(corpus: Path, runs: int, baseline: Path | None) -> None:
+    """The core's CPU ÷ a full Pillow decode's, per photo. With ``baseline`` (another
+    checkout) each call alternates between two long-lived child processes, so load and
+    cache effects hit both alike; the first call of each photo and k is a warm-up."""
     roots = {"this": ROOT} | ({"baseline": baseline.resolve()} if baseline else {})
-    found: dict[str, list[dict[str, list[float]]]] = {name: [] for name in roots}
-    for _ in range(rounds):
-        for name, root in roots.items():
-            command = [sys.executable, __file__, "--vs-decode-child", str(root),
-                       "--corpus", str(corpus), "--runs", str(runs)]  # fmt: skip
-            out = subprocess.run(command, capture_output=True, text=True, check=True)
-            found[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"\n### core vs full Pillow decode: thread CPU ms, median of {runs} runs x {rounds} "
-          "rounds per photo; ratio = core / decode\n")  # fmt: skip
+    children = {
+        name: subprocess.Popen([sys.executable, __file__, "--vs-decode-child", str(root)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        for name, root in roots.items()
+    }  # fmt: skip
+    found: dict[str, dict[tuple[str, int], list[list[float]]]] = {n: {} for n in roots}
+    try:
+        for path in photos(corpus, False):
+            for k in (5, 10):
+                for run in range(runs + 1):
+                    for name, child in children.items():
+                        measured = _ask(child, f"{path} {k}")
+                        if run:
+                            found[name].setdefault((path.name, k), []).append(measured)
+    finally:
+        for child in children.values():
+            child.communicate()
+    print(f"\n### core vs full Pillow decode: thread CPU ms per photo (median of {runs} "
+          "alternating calls), medians over the photos; ratio = core / decode\n")  # fmt: skip
     print("| checkout | k | core ms | decode ms | median ratio | worst ratio |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, measured in found.items():
+    for name, rows in found.items():
         for k in (5, 10):
-            print_vs_decode_row(name, k, measured)
+            print_vs_decode_row(name, k, {key: v for key, v in rows.items() if key[1] == k})
 
 
-def print_vs_decode_row(name: str, k: int, measured: list[dict[str, list[float]]]) -> None:
-    keys = [key for key in measured[0] if key.endswith(f" k={k}")]
-    core = {key: statistics.median(m[key][0] for m in measured) for key in keys}
-    floor = {key: statistics.median(m[key][1] for m in measured) for key in keys}
-    ratios = [core[key] / floor[key] for key in keys]
-    print(f"| {name} | {k} | {statistics.median(core.values()):.2f} "
-          f"| {statistics.median(floor.values()):.2f} | {statistics.median(ratios):.2f} "
-          f"| {max(ratios):.2f} |")  # fmt: skip
+def _ask(child: subprocess.Popen[str], request: str) -> list[float]:
+    assert child.stdin is not None
+    assert child.stdout is not None
+    child.stdin.write(request + "\n")
+    child.stdin.flush()
+    answer: list[float] = json.loads(child.stdout.readline())
+    return answer
+
+
+def print_vs_decode_row(name: str, k: int, rows: dict[tuple[str, int], list[list[float]]]) -> None:
+    core = [statistics.median(m[0] for m in measured) for measured in rows.values()]
+    floor = [statistics.median(m[1] for m in measured) for measured in rows.values()]
+    ratios = [c / f for c, f in zip(core, floor, strict=True)]
+    print(f"| {name} | {k} | {statistics.median(core):.2f} | {statistics.median(floor):.2f} "
+          f"| {statistics.median(ratios):.2f} | {max(ratios):.2f} |")  # fmt: skip
 
 
 def large_jpeg(corpus: Path) -> Path:
@@ -637,15 +643,14 @@ def main(argv: list[str] | None = None) -> None:
         "--vs-decode", action="store_true", help="only print the core's CPU / a full decode's"
     )
     parser.add_argument("--baseline", type=Path, help="--vs-decode: also this other checkout")
-    parser.add_argument("--rounds", type=int, default=3, help="--vs-decode: alternating rounds")
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "PATH", "K"), help=argparse.SUPPRESS)
     parser.add_argument("--vs-decode-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.vs_decode_child:
-        vs_decode_child(args.vs_decode_child, args.corpus, max(args.runs, 5))
+        vs_decode_child(args.vs_decode_child)
         return
     if args.vs_decode:
-        vs_decode_table(args.corpus, max(args.runs, 5), args.rounds, args.baseline)
+        vs_decode_table(args.corpus, max(args.runs, 9), args.baseline)
         return
     if args.child:
         run_child(args.child[0], Path(args.child[1]), int(args.child[2]))
