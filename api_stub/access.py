@@ -2,10 +2,11 @@
 beyond it.
 
 Uploads (``POST /uploads``), the listing (``GET /palettes``), results
-(``GET /palettes/{key}``), bars (``GET /bars/{key}``) and ``GET /metrics`` answer
-anyone when the server listens on a loopback address, as the demo and the page always
-did; on any other address (``0.0.0.0`` in a container, a LAN address, a pod IP) they
-answer only ``Authorization: Bearer $PALETTE_API_TOKEN`` and everyone else gets a 401
+(``GET /palettes/{key}``), bars and other files (``GET /bars/{key}``,
+``GET /files/{name}/{key}``) and ``GET /metrics`` answer anyone when the server listens
+on a loopback address, as the demo and the page always did; on any other address
+(``0.0.0.0`` in a container, a LAN address, a pod IP) they answer only
+``Authorization: Bearer $PALETTE_API_TOKEN`` and everyone else gets a 401
 ``{"status": "unauthorized"}``. ``PALETTE_API_REQUIRE_TOKEN=1`` demands the token on
 loopback too (a shared machine, a reverse proxy in front). ``POST /events`` keeps its
 own token (``PALETTE_WEBHOOK_TOKEN``): the store holds that one, clients this one.

@@ -18,6 +18,8 @@ reads)::
                             · 503 no credentials to sign with
     GET  /palettes          200 {items, next_cursor} newest first · 422 bad cursor · 503
     GET  /bars/{key}        200 the bar PNG (ETag) · 304 · 400 bad key · 404 no bar · 503
+    GET  /files/{name}/{key} 200 any file of a result by its ``worker.outputs`` name
+                            (``bar``, ...), same answers as /bars; 404 unknown name
 
 An upload may ask for k (1–32 or ``auto``): the policy then carries the field
 ``x-amz-meta-palette-k`` with an exact-match condition, so the stored object has that
@@ -62,7 +64,7 @@ from api_stub.responses import RETRY_AFTER_S, StatusBody, status_response
 from worker.config import Settings
 from worker.errors import SourceMissing, StorageUnavailable
 from worker.jobs import unsafe_key_reason
-from worker.outputs import BAR, PALETTE_JSON
+from worker.outputs import BAR, PALETTE_JSON, Output, files
 from worker.storage import ObjectInfo, Storage, get_json, s3_client
 from worker.upload_options import metadata_for
 
@@ -209,6 +211,10 @@ class GalleryItem(BaseModel):
     colors: list[dict[str, Any]]
     error: dict[str, Any] | None = None
     bar_url: str | None = None
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="Every file of a done result (worker.outputs), by name: its /files URL.",
+    )
     image_url: str | None = Field(
         default=None, description="Presigned GET of the source image (a thumbnail), if shown."
     )
@@ -238,6 +244,7 @@ def add_web_routes(
     previews = Previews(presigner, settings.input_bucket)
     _add_gallery_route(app, index, storage, settings.output_bucket, access, previews)
     _add_bar_route(app, storage, settings.output_bucket, access)
+    _add_file_route(app, storage, settings.output_bucket, access)
 
 
 # --- the page --------------------------------------------------------------------------
@@ -549,6 +556,7 @@ def gallery_item(
         else [],
         error=error if isinstance(error, dict) else None,
         bar_url=f"/bars/{quote(key)}" if status == "done" else None,
+        files={o.name: f"/files/{o.name}/{quote(key)}" for o in files() if status == "done"},
         image_url=image_url,
         k_requested=_k_requested(document),
         palette_url=f"/palettes/{quote(key)}",
@@ -656,15 +664,58 @@ def _add_bar_route(
     ) -> Any:
         """The bar PNG of ``s3://<input>/<key>``, from ``<output>/<key>.png``; with an
         ETag, so a page that shows it again asks with If-None-Match and gets a 304."""
-        reason = unsafe_key_reason(key)
-        if reason is not None:
-            return status_response(400, "invalid_key", key=key, detail=reason)
-        try:
-            data = storage.get(output_bucket, BAR.key(key))
-        except SourceMissing:
-            return status_response(404, "not_found", key=key)
-        except StorageUnavailable:
-            return status_response(
-                503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key
-            )
-        return cached(data, "image/png", if_none_match)
+        return _file(storage, output_bucket, BAR, key, if_none_match)
+
+
+def _add_file_route(
+    app: FastAPI,
+    storage: Storage,
+    output_bucket: str,
+    access: ApiAccess,
+) -> None:
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "content": {output.content_type: {} for output in files()},
+            "description": "The file as stored, with an ETag.",
+        },
+        304: {"description": "If-None-Match names this file: the client has it."},
+        400: {"model": StatusBody, "description": "A key that can never name an image."},
+        404: {"model": StatusBody, "description": "No such output, or no such file (yet)."},
+        503: {"model": StatusBody, "description": "Storage unavailable."},
+        **access.responses(),
+    }
+
+    @app.get(
+        "/files/{name}/{key:path}",
+        responses=responses,
+        response_model=None,
+        dependencies=access.dependencies(),
+    )
+    def file(
+        name: str,
+        key: Annotated[str, key_parameter()],
+        if_none_match: Annotated[str | None, Header()] = None,
+    ) -> Any:
+        """Any file of the result of ``s3://<input>/<key>`` by its output name (the
+        gallery's ``files``): what a new entry of ``worker.outputs`` is served by, with
+        nothing added here. The JSON is not one of them: ``/palettes/{key}`` serves it,
+        current or not at all."""
+        output = next((o for o in files() if o.name == name), None)
+        if output is None:
+            return status_response(404, "not_found", key=key, detail=f"no output {name!r}")
+        return _file(storage, output_bucket, output, key, if_none_match)
+
+
+def _file(
+    storage: Storage, bucket: str, output: Output, key: str, if_none_match: str | None
+) -> Any:
+    reason = unsafe_key_reason(key)
+    if reason is not None:
+        return status_response(400, "invalid_key", key=key, detail=reason)
+    try:
+        data = storage.get(bucket, output.key(key))
+    except SourceMissing:
+        return status_response(404, "not_found", key=key)
+    except StorageUnavailable:
+        return status_response(503, "storage_unavailable", {"Retry-After": RETRY_AFTER_S}, key=key)
+    return cached(data, output.content_type, if_none_match)

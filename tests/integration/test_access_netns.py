@@ -98,6 +98,7 @@ def test_beyond_loopback_the_client_routes_need_the_token(stack: Any, tmp_path: 
                 ("/palettes", "GET", 200),
                 ("/palettes/nope/a.png", "GET", 404),
                 ("/bars/nope/a.png", "GET", 404),
+                ("/files/bar/nope/a.png", "GET", 404),
                 ("/metrics", "GET", 200),
                 ("/uploads", "POST", 201),
             ]:

@@ -40,6 +40,7 @@ OPERATIONS = {
     ("post", "/uploads"),
     ("get", "/palettes"),
     ("get", "/bars/{key}"),
+    ("get", "/files/{name}/{key}"),
 }
 
 

@@ -36,6 +36,7 @@ GUARDED: list[tuple[str, str, Any, int]] = [
     ("GET", "/palettes", None, 200),
     ("GET", f"/palettes/{KEY}", None, 200),
     ("GET", f"/bars/{KEY}", None, 200),
+    ("GET", f"/files/bar/{KEY}", None, 200),
     ("GET", "/metrics", None, 200),
 ]
 
@@ -122,7 +123,7 @@ def test_the_schema_documents_the_token_only_where_it_is_required() -> None:
     guarded = client_with(ApiAccess("0.0.0.0", API_TOKEN)).get("/openapi.json").json()
     opened = client_with(ApiAccess("127.0.0.1")).get("/openapi.json").json()
     for method, path, _, _ in GUARDED:
-        template = path.replace(KEY, "{key}")
+        template = path.replace(KEY, "{key}").replace("/files/bar/", "/files/{name}/")
         operation = guarded["paths"][template][method.lower()]
         assert operation["security"] == [{"ApiToken": []}], template
         assert "401" in operation["responses"]

@@ -231,6 +231,7 @@ def test_openapi_documents_every_route() -> None:
         "/uploads",
         "/palettes",
         "/bars/{key}",
+        "/files/{name}/{key}",
     }
     assert {"200", "400", "401", "413", "503"} <= set(paths["/events"]["post"]["responses"])
 
@@ -498,8 +499,10 @@ def test_gallery_lists_results_newest_first_with_card_fields() -> None:
     newest, failed = page["items"][0], page["items"][1]
     assert newest["colors"] == [{k: COLOR[k] for k in ("hex", "rgb", "proportion", "name", "text")}]
     assert newest["bar_url"] == "/bars/new%20one.jpg"
+    assert newest["files"] == {"bar": "/files/bar/new%20one.jpg"}
     assert newest["palette_url"] == "/palettes/new%20one.jpg"
     assert (failed["status"], failed["error"], failed["bar_url"]) == ("failed", error, None)
+    assert failed["files"] == {}
 
 
 def test_gallery_cards_of_done_results_carry_a_presigned_thumbnail() -> None:
@@ -606,9 +609,29 @@ def test_bar_is_served_as_png() -> None:
     assert response.content == b"\x89PNG fake"
 
 
+def test_a_file_is_served_by_its_output_name_as_the_bar_route_serves_it() -> None:
+    storage = MemoryStorage()
+    put_result(storage, "my photos/a b+c ü%.png", 1)
+    client, _ = web_client(storage)
+    response = client.get("/files/bar/" + KEY.replace("%", "%25"))
+    assert (response.status_code, response.headers["content-type"]) == (200, "image/png")
+    assert response.content == b"\x89PNG fake"
+    again = client.get(
+        "/files/bar/" + KEY.replace("%", "%25"), headers={"If-None-Match": response.headers["etag"]}
+    )
+    assert again.status_code == 304
+    assert client.get("/files/json/" + KEY.replace("%", "%25")).status_code == 404  # /palettes
+    assert (
+        client.get("/files/nope/" + KEY.replace("%", "%25")).json()["detail"] == "no output 'nope'"
+    )
+
+
 @pytest.mark.parametrize(
     ("storage", "path", "code"),
     [
+        (MemoryStorage(), "/files/bar/missing.png", 404),
+        (MemoryStorage(), "/files/bar/a/%2E%2E/b.png", 400),
+        (DownReads(), "/files/bar/a.png", 503),
         (MemoryStorage(), "/bars/missing.png", 404),
         (MemoryStorage(), "/bars/a/%2E%2E/b.png", 400),
         (DownReads(), "/bars/a.png", 503),

@@ -2,9 +2,10 @@
 
 The seam test adds a CSS palette file to ``worker.outputs.OUTPUTS`` (and nowhere else)
 and follows it through the real Celery tasks run in-process (``apply``) on the in-memory
-store: the worker writes it, an ``ObjectRemoved`` event's removal job deletes it, and
-``palette submit`` lists it; ``palette extract --out`` writes it too. The ledger points
-at a port where no Redis listens, which the tasks survive (``test_task_wrapper``).
+store: the worker writes it, an ``ObjectRemoved`` event's removal job deletes it,
+``palette submit`` and the gallery list it, ``GET /files/css/{key}`` serves it and
+``palette extract --out`` writes it too. The ledger points at a port where no Redis
+listens, which the tasks survive (``test_task_wrapper``).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from api_stub.events import parse_event
+from tests.unit.api_stub.test_app import web_client
 from worker import outputs
 from worker.celery_app import make_celery
 from worker.cli import main
@@ -121,6 +124,20 @@ def test_a_new_output_is_listed_with_a_done_result_only(
     assert [line for line in lines if "bad.jpg" in line and "s3://" in line] == [
         "  json: s3://palettes/bad.jpg.json"
     ]
+
+
+@pytest.mark.usefixtures("with_css")
+def test_a_new_output_is_listed_and_served_by_the_api(photo_bytes: bytes) -> None:
+    storage = MemoryStorage()
+    storage.put("images", KEY, photo_bytes, "image/jpeg")
+    run(worker_app(storage), "palette.process", Job("images", KEY))
+    client, _ = web_client(storage)
+    (item,) = client.get("/palettes").json()["items"]
+    assert item["files"] == {"bar": f"/files/bar/{quote(KEY)}", "css": f"/files/css/{quote(KEY)}"}
+    response = client.get(item["files"]["css"])
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/css")
+    assert response.content == storage.objects[("palettes", KEY + ".css")][0]
 
 
 @pytest.mark.usefixtures("with_css")
