@@ -76,6 +76,17 @@ def max_image_key_bytes() -> int:
     return S3_MAX_KEY_BYTES - max(len(output.suffix.encode("utf-8")) for output in OUTPUTS)
 
 
+def image_of(output_key: str) -> str | None:
+    """The image an output key belongs to (its output's suffix removed, the longest if
+    several match), or None for a key that no output makes: how the sweep finds results
+    whose image is gone."""
+    suffixes = [o.suffix for o in OUTPUTS if output_key.endswith(o.suffix)]
+    suffix = max(suffixes, key=len, default=None)
+    if suffix is None or len(output_key) == len(suffix):
+        return None
+    return output_key[: -len(suffix)]
+
+
 def listed(image_key: str, status: str) -> list[tuple[Output, str]]:
     """The outputs a result of this status has, with their keys, the JSON first (it is
     the result; the others are its files): every output of a done result, only the JSON

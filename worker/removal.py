@@ -1,14 +1,12 @@
 """Results of images that are gone: removed on the storage event.
 
 A deleted image must not keep answering with its palette: ``ObjectRemoved`` (S3, MinIO,
-Ceph) and a SeaweedFS ``delete`` become a ``palette.remove`` job, which goes through
-``remove_results``: it deletes every output (``worker.outputs``) and never the results
-of an image that exists, so a delete followed at once by a re-upload of the same key
-ends with the new image's result, whatever order the jobs run in. Not done yet: the
-sweep looks for images without a current result, not for results without an image, so
-the results of a removal event that was lost stay in the output bucket: ``GET
-/palettes/{key}`` answers 404 (it asks the input bucket first), but the gallery and
-``GET /bars/{key}`` still show them.
+Ceph) and a SeaweedFS ``delete`` become a ``palette.remove`` job, and the sweep sends
+the same job for every image that is gone but has results left (its event was lost;
+``worker.sweep.orphan_jobs``). Both go through ``remove_results``: it deletes every
+output (``worker.outputs``) and never the results of an image that exists, so a delete
+followed at once by a re-upload of the same key ends with the new image's result,
+whatever order the jobs run in.
 """
 
 from __future__ import annotations

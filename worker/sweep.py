@@ -1,10 +1,12 @@
-"""Find input objects whose result is missing or describes another version of the object.
+"""Find input objects whose result is missing or describes another version of the object,
+and results whose image is gone.
 
 Storage events are at-least-once at best and SeaweedFS keeps its queue in memory, so
-events do get lost; the sweep is what makes "every upload ends with a result" true. It
-is a function of two bucket listings and the result JSONs: no image is downloaded.
-The listings are walked once each, side by side, so memory does not grow with the
-bucket (``benchmarks/bench_sweep.py`` measures it).
+events do get lost; the sweep is what makes "every upload ends with a result" (and
+"a deleted image loses its results") true. It is a function of two bucket listings and
+the result JSONs: no image is downloaded. Each pass walks the two listings once, side
+by side, so memory does not grow with the bucket (``benchmarks/bench_sweep.py``
+measures it).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from worker import freshness, outputs, retries
 from worker.config import Settings
-from worker.jobs import Job
+from worker.jobs import REMOVE, Job
 from worker.storage import ObjectInfo, Storage, get_json
 
 
@@ -24,6 +26,8 @@ from worker.storage import ObjectInfo, Storage, get_json
 class SweepReport:
     scanned: int = 0
     enqueued: int = 0
+    removed: int = 0
+    """Removal jobs sent for results whose image is gone."""
 
     @property
     def up_to_date(self) -> int:
@@ -36,13 +40,13 @@ def stale_jobs(
     """Yield a job for every input object without a current result, or whose current
     result is a retryable failure due for another attempt (``is_stale``).
 
-    One pass over each bucket's listing, page by page, side by side (``ResultCursor``):
+    One pass over each bucket's listing, page by page, side by side (``KeyCursor``):
     memory stays the same at 10 or 10⁷ objects. Each existing result is read (one GET
     per image): timestamps decide nothing, since a result written after its image may
     still describe an older version of it (a slow job for v1 finishing after v2 was
     uploaded). ``report.scanned`` counts the inputs walked.
     """
-    results = ResultCursor(info.key for info in storage.list(settings.output_bucket, prefix))
+    results = KeyCursor(info.key for info in storage.list(settings.output_bucket, prefix))
     policy = retries.RetryPolicy(settings.failure_retry_s, settings.failure_attempts)
     now = time.time()
     for info in storage.list(settings.input_bucket, prefix):
@@ -55,18 +59,43 @@ def stale_jobs(
             yield Job(bucket=info.bucket, key=info.key, etag=info.etag, size=info.size)
 
 
-class ResultCursor:
-    """The output bucket's key listing, walked forward as the input listing asks.
+def orphan_jobs(storage: Storage, settings: Settings, prefix: str = "") -> Iterator[Job]:
+    """Yield a removal job for every image that has results (any output) but no longer
+    exists: its ``ObjectRemoved`` event was lost, or its removal job failed for good.
 
-    Both listings come in key order, but an input key's result key (``key + ".json"``)
-    does not always keep that order: "a" < "a-b" while "a-b.json" < "a.json" ('-' sorts
-    before '.'); and SeaweedFS lists a "directory" where its bare name sorts ("a/c"
-    before "a b"), not in S3's byte order (tests/integration/test_sweep.py). When a key
-    is asked for behind the furthest one asked so far, the cursor may already be past it
-    and cannot say: ``has`` answers None and the caller reads the result directly (a
-    GET, 404 when there is none). Otherwise the answer is exact. A listing out of order
-    can only make ``has`` say False for a result that exists: that image is enqueued,
-    and the worker skips a job whose result is current. Memory: one key.
+    The output listing drives, the input listing is walked beside it (``KeyCursor``);
+    where the cursor cannot tell, a HEAD of the image decides. A removal job looks at the
+    image again before it deletes anything (``worker.removal``), so an image uploaded
+    since its listing keeps its results. One job per image, not per output file.
+    """
+    images = KeyCursor(info.key for info in storage.list(settings.input_bucket, prefix))
+    previous = None
+    for info in storage.list(settings.output_bucket, prefix):
+        key = outputs.image_of(info.key)
+        if key is None or key == previous:
+            continue
+        previous = key
+        exists = images.has(key)
+        if exists is None:
+            exists = storage.head(settings.input_bucket, key) is not None
+        if not exists:
+            yield Job(bucket=settings.input_bucket, key=key, action=REMOVE)
+
+
+class KeyCursor:
+    """A bucket's key listing, walked forward as the other listing asks.
+
+    Both listings come in key order, but an image key and its result keys (``key +
+    ".json"``) do not always keep the same order: "a" < "a-b" while "a-b.json" <
+    "a.json" ('-' sorts before '.'); and SeaweedFS lists a "directory" where its bare
+    name sorts ("a/c" before "a b"), not in S3's byte order
+    (tests/integration/test_sweep.py). When a key is asked for behind the furthest one
+    asked so far, the cursor may already be past it and cannot say: ``has`` answers None
+    and the caller asks the store directly (a GET of the result, a HEAD of the image).
+    Otherwise the answer is exact. A listing out of order can only make ``has`` say
+    False for a key that exists: the image is enqueued (and the worker skips a job whose
+    result is current), or a removal is (and it finds the image there and deletes
+    nothing). Memory: one key.
     """
 
     def __init__(self, keys: Iterable[str]) -> None:
@@ -109,9 +138,13 @@ def is_stale(
 def sweep(
     storage: Storage, settings: Settings, enqueue: Callable[[Job], object], prefix: str = ""
 ) -> SweepReport:
-    """Enqueue every stale job; the report says how much of the bucket was already done."""
+    """Enqueue every stale job, then a removal job for every image that is gone but has
+    results; the report says how much of the bucket was already done."""
     report = SweepReport()
     for job in stale_jobs(storage, settings, prefix, report):
         enqueue(job)
         report.enqueued += 1
+    for job in orphan_jobs(storage, settings, prefix):
+        enqueue(job)
+        report.removed += 1
     return report

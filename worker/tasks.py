@@ -396,11 +396,16 @@ class Runner:
 
     def sweep(self) -> dict[str, int]:
         """The ``palette.sweep`` task: recover lost events, enqueue every input object
-        without a current result."""
+        without a current result and a removal for every image gone with results left."""
         enqueue = Enqueuer(self.settings, celery=self.app).enqueue
         report = sweep_bucket(self.storage, self.settings, enqueue)
-        log.info("sweep: scanned %d, enqueued %d", report.scanned, report.enqueued)
-        return {"scanned": report.scanned, "enqueued": report.enqueued}
+        log.info(
+            "sweep: scanned %d, enqueued %d, removals %d",
+            report.scanned,
+            report.enqueued,
+            report.removed,
+        )
+        return {"scanned": report.scanned, "enqueued": report.enqueued, "removed": report.removed}
 
     def requeue(self, job: Job) -> None:
         self.app.send_task(job.task_name, kwargs={"job": job.to_message()}, task_id=job.id)

