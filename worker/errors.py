@@ -4,7 +4,7 @@ The tree::
 
     PaletteError                      base; never raised directly
     ├── InternalError                 internal_error       a bug of ours, not the input's
-    ├── PermanentError                the input is at fault: store a failed JSON, never retry
+    ├── PermanentError                store a failed JSON now, no task retry (the input is at fault)
     │   ├── NotAnImage                not_an_image         bytes are no image we recognise
     │   ├── UnsupportedFormat         unsupported_format   an image, but not an allowed format
     │   ├── TooLarge                  too_large            over PALETTE_MAX_BYTES / MAX_PIXELS
@@ -14,11 +14,13 @@ The tree::
     │   ├── FullyTransparent          fully_transparent    no pixel is opaque enough to count
     │   ├── SourceMissing             source_missing       the object is gone
     │   ├── InvalidOptions            invalid_options      k or another option out of range
-    │   ├── WorkerLost                worker_lost          killed its worker too many times
-    │   └── ProcessingTimeout         timeout              over the task's soft time limit
+    │   ├── WorkerLost                worker_lost          killed its worker too many times *
+    │   └── ProcessingTimeout         timeout              over the soft or hard time limit *
     └── TransientError                the world is at fault: retry with backoff
         ├── StorageUnavailable        storage_unavailable  S3 down, 5xx, throttled, timed out
         └── BrokerUnavailable         broker_unavailable   Redis down
+
+(*) retryable although stored at once: a lost host or a stalled store cause these too.
 
 Codes are part of the JSON contract: never rename one, only add. ``retryable`` says
 whether the world was at fault rather than the input (every TransientError, and
