@@ -3,6 +3,9 @@
 * Attempts per job: with late acknowledgement and reject-on-worker-lost, an image that
   kills its worker would be redelivered for ever; counting starts lets the next
   delivery give up with ``worker_lost`` instead.
+* A finished marker per job, kept ``FINISHED_TTL_S`` after its attempts counter is
+  deleted: with the counter it tells the worker whether a job may be a duplicate (started
+  or finished before), and only then does it read the stored result before the work.
 * A dead-letter list: Redis has none, so jobs that exhausted their retries are kept
   here (newest first) for an operator, and ``palette stack status`` shows its length;
   ``palette dead-letters list|replay|purge`` (``worker.dead_letters``) works it off.
@@ -17,14 +20,26 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from worker.errors import BrokerUnavailable
 
 ATTEMPTS_PREFIX = "palette:attempts:"
 DEAD_LETTER_KEY = "palette:dead"
 ATTEMPTS_TTL_S = 24 * 3600
+FINISHED_PREFIX = "palette:finished:"
+FINISHED_TTL_S = 3600
+"""Duplicate events (at-least-once delivery, a redelivery after the 180 s visibility
+timeout) come within minutes; one later than this is run again and rewrites the same
+palette. One small key per job finished in the last hour."""
 DEAD_LETTER_MAX = 10_000
+
+
+class Attempt(NamedTuple):
+    starts: int
+    """Starts so far, this one included."""
+    seen: bool
+    """Started or finished before: the job may be a duplicate."""
 
 
 class Ledger:
@@ -37,19 +52,28 @@ class Ledger:
 
         return cls(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5))
 
-    def start_attempt(self, job_id: str) -> int:
-        """Count one more start of this job; returns how many starts so far, this one included."""
+    def begin(self, job_id: str) -> Attempt:
+        """Count one more start of this job and say whether it ran before, in one round trip."""
         key = ATTEMPTS_PREFIX + job_id
         with _translated():
-            pipe = self.redis.pipeline()
+            pipe = self.redis.pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, ATTEMPTS_TTL_S)
-            count, _ = pipe.execute()
-        return int(count)
+            pipe.exists(FINISHED_PREFIX + job_id)
+            count, _, finished = pipe.execute()
+        return Attempt(int(count), int(count) > 1 or bool(finished))
+
+    def start_attempt(self, job_id: str) -> int:
+        """Count one more start of this job; returns how many starts so far, this one included."""
+        return self.begin(job_id).starts
 
     def finish(self, job_id: str) -> None:
+        """The job ended (or is being retried): its counter goes, its finished marker stays."""
         with _translated():
-            self.redis.delete(ATTEMPTS_PREFIX + job_id)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.delete(ATTEMPTS_PREFIX + job_id)
+            pipe.set(FINISHED_PREFIX + job_id, b"1", ex=FINISHED_TTL_S)
+            pipe.execute()
 
     def dead_letter(self, job: dict[str, Any], reason: str) -> None:
         entry = json.dumps({"job": job, "reason": reason, "at": time.time()}, sort_keys=True)

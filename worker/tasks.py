@@ -42,7 +42,7 @@ from worker.jobs import (
     Job,
     unsafe_key_reason,
 )
-from worker.ledger import Ledger
+from worker.ledger import Attempt, Ledger
 from worker.metrics import JobMetrics
 from worker.notify import REMOVED, Announcer
 from worker.outputs import Output
@@ -89,7 +89,7 @@ class _Stopwatch:
             self.cpu[name] = (time.thread_time() - cpu_start) * 1000
 
 
-def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
+def process(job: Job, storage: Storage, settings: Settings, seen: bool = True) -> Outcome:
     """Run one job to a stored result (or a deliberate skip). Raises only TransientError.
 
     One GET serves as the existence check, the version check and the download: a HEAD
@@ -97,6 +97,9 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
     stale or duplicate event. The byte limit is enforced from Content-Length before the
     body is read. One HEAD before the writes (``_superseded``) keeps a slow job for an
     older version from replacing a newer version's result.
+
+    ``seen`` (the ledger saw the job before, or cannot tell): only a possible duplicate
+    reads the stored result first (``check``); a failure reads it to count attempts.
     """
     reason = unsafe_key_reason(job.key)
     if reason is not None:  # the queue is not trusted: any producer may have sent it
@@ -106,7 +109,7 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
     clock = _Stopwatch()
     source = document.source_ref(job.bucket, job.key, job.etag, job.size)
     info: ObjectInfo | None = None
-    existing: dict[str, Any] | None = None
+    existing = None
     try:
         try:
             with clock.stage("download"):
@@ -119,8 +122,7 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
         source = document.source_ref(job.bucket, job.key, info.etag, info.size, asked)
         options = upload_options.options_for(info.metadata, k)  # the upload's own, or ours
         k = options.k
-        with clock.stage("check"):
-            existing = get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(job.key))
+        existing = _checked(storage, settings, job, clock) if seen else None
         if (final := _already_final(existing, info, job.k or settings.default_k)) is not None:
             return Outcome(job.id, "skipped", final, clock.timings, len(data))
         result = palette.extract(data, **settings.extract_limits, **asdict(options))
@@ -140,11 +142,24 @@ def process(job: Job, storage: Storage, settings: Settings) -> Outcome:
     except PermanentError as error:
         if info is not None and (superseded := _superseded(storage, job, info)) is not None:
             return Outcome(job.id, "skipped", superseded, clock.timings)
-        failed = store_failure(storage, settings, job, source, error, k, clock.timings, existing)
+        previous = existing if seen else _result_of(storage, settings, job)  # counts attempts
+        failed = store_failure(storage, settings, job, source, error, k, clock.timings, previous)
         return Outcome(job.id, "failed", error.code, clock.timings, stored=failed)
     uploads = clock.timings["upload"] + clock.timings["upload_json"]
     timings = {**doc["timings_ms"], "upload": uploads}
     return Outcome(job.id, "done", "", timings, len(data), stored=stored)
+
+
+def _result_of(storage: Storage, settings: Settings, job: Job) -> dict[str, Any] | None:
+    return get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(job.key))
+
+
+def _checked(
+    storage: Storage, settings: Settings, job: Job, clock: _Stopwatch
+) -> dict[str, Any] | None:
+    """The stored result, read before the work (the timed ``check`` stage)."""
+    with clock.stage("check"):
+        return _result_of(storage, settings, job)
 
 
 def store_failure(
@@ -196,7 +211,7 @@ def failure_source(
     info = storage.head(job.bucket, job.key)
     if info is None or (job.etag is not None and info.etag != job.etag):
         return None
-    previous = get_json(storage, settings.output_bucket, outputs.PALETTE_JSON.key(job.key))
+    previous = _result_of(storage, settings, job)
     if _already_final(previous, info, default_k) == "already_done":
         return None
     expected = freshness.expected_options(info.metadata, default_k)
@@ -325,10 +340,11 @@ class Runner:
         retried) logs exactly one line, ``job <id> done|failed <code>|skipped <reason>``:
         operators and the chaos benchmark count work from it."""
         parsed = Job.from_message(job)
-        if self.start_attempt(parsed.id) > MAX_DELIVERIES:
+        attempt = self.start_attempt(parsed.id)
+        if attempt.starts > MAX_DELIVERIES:
             return self.give_up(parsed, WorkerLost("the image stopped its worker repeatedly"))
         try:
-            outcome = process(parsed, self.storage, self.settings)
+            outcome = process(parsed, self.storage, self.settings, seen=attempt.seen)
         except SoftTimeLimitExceeded:
             return self.give_up(parsed, ProcessingTimeout("processing exceeded the time limit"))
         except TransientError as exc:
@@ -410,17 +426,19 @@ class Runner:
     def requeue(self, job: Job) -> None:
         self.app.send_task(job.task_name, kwargs={"job": job.to_message()}, task_id=job.id)
 
-    def start_attempt(self, job_id: str) -> int:
+    def start_attempt(self, job_id: str) -> Attempt:
         """Count this start; while Redis is away, count it as the first (no poison image
-        is made by a broker outage, and the job must not fail with it)."""
+        is made by a broker outage, and the job must not fail with it) but as seen: with
+        no ledger to ask, the job may be a duplicate, so its stored result is read."""
         try:
-            return self.ledger.start_attempt(job_id)
+            return self.ledger.begin(job_id)
         except BrokerUnavailable as exc:
             log.warning("job %s: attempt not counted: %s", job_id, exc.message)
-            return 1
+            return Attempt(1, seen=True)
 
     def finish(self, job_id: str) -> None:
-        """Clear the counter; if Redis is away, it expires on its own (ATTEMPTS_TTL_S)."""
+        """Clear the counter and mark the job finished (``Ledger.finish``); if Redis is
+        away, the counter expires on its own (ATTEMPTS_TTL_S)."""
         try:
             self.ledger.finish(job_id)
         except BrokerUnavailable as exc:

@@ -133,3 +133,13 @@ def test_a_job_killed_at_the_hard_limit_gets_its_failed_timeout_result(
     doc = json.loads(storage.objects[("palettes", "killed.png.json")][0])
     assert (doc["error"]["code"], doc["source"]["etag"]) == ("timeout", etag)
     assert "hard time limit (4 s)" in doc["error"]["message"]
+
+
+def test_with_redis_away_a_duplicate_is_still_recognised_from_the_stored_result() -> None:
+    """No ledger to ask: the job may be a duplicate, so the result is read (safe side)."""
+    storage = MemoryStorage()
+    storage.put("images", "d.png", png(), "image/png")
+    _, first = run(storage, "d.png")
+    outcome, again = run(storage, "d.png")
+    assert (outcome["status"], outcome["reason"]) == ("skipped", "already_done")
+    assert again == first

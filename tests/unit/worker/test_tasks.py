@@ -1,6 +1,7 @@
 """The task pipeline as a plain function over the in-memory storage twin."""
 
 import json
+from collections.abc import Mapping
 
 from tests.helpers import etag_of
 from worker.config import Settings
@@ -293,3 +294,67 @@ def test_a_retryable_failure_is_run_again_and_its_attempts_counted(
         assert doc["error"]["attempts"] == expected
     assert process(job, storage, settings).status == "done"  # the retry the sweep sends
     assert failure_source(storage, settings, job) is None  # a late failure never replaces it
+
+
+class CountingStorage(MemoryStorage):
+    """The in-memory store, counting requests by (method, bucket)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[tuple[str, str]] = []
+
+    def get(self, bucket: str, key: str, max_bytes: int | None = None) -> bytes:
+        self.requests.append(("GET", bucket))
+        return super().get(bucket, key, max_bytes)
+
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        content_type: str,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str | None:
+        self.requests.append(("PUT", bucket))
+        return super().put(bucket, key, data, content_type, cache_control, metadata)
+
+
+def test_a_first_start_reads_no_result_before_the_work(
+    settings: Settings, photo_bytes: bytes
+) -> None:
+    storage = CountingStorage()
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    storage.requests.clear()
+    outcome = process(Job("images", "a.jpg"), storage, settings, seen=False)
+    assert outcome.status == "done"
+    assert ("GET", "palettes") not in storage.requests
+    assert storage.requests.count(("PUT", "palettes")) == 2  # the bar, then the JSON
+
+
+def test_a_job_seen_before_is_skipped_without_a_second_render(
+    settings: Settings, photo_bytes: bytes
+) -> None:
+    storage = CountingStorage()
+    storage.put("images", "a.jpg", photo_bytes, "image/jpeg")
+    job = Job("images", "a.jpg", etag_of(storage, "images", "a.jpg"))
+    process(job, storage, settings, seen=False)
+    first = _stored(storage, "palettes", "a.jpg.json")
+    storage.requests.clear()
+    again = process(job, storage, settings, seen=True)
+    assert (again.status, again.reason) == ("skipped", "already_done")
+    assert storage.requests == [("GET", "palettes")]  # the check; no PUT
+    assert _stored(storage, "palettes", "a.jpg.json") == first
+
+
+def test_a_failure_after_a_skipped_check_still_counts_its_attempts(settings: Settings) -> None:
+    """The previous failure of this version is read when the job fails, not before."""
+    storage = CountingStorage()
+    storage.put("images", "n.jpg", b"not an image", "image/jpeg")
+    job = Job("images", "n.jpg", etag_of(storage, "images", "n.jpg"))
+    source = {"bucket": "images", "key": "n.jpg", "etag": job.etag}
+    previous = {"status": "failed", "source": source, "error": {"attempts": 2, "retryable": True}}
+    storage.put("palettes", "n.jpg.json", json.dumps(previous).encode(), "application/json")
+    outcome = process(job, storage, settings, seen=False)
+    assert (outcome.status, outcome.reason) == ("failed", "not_an_image")
+    assert json.loads(_stored(storage, "palettes", "n.jpg.json"))["error"]["attempts"] == 3
