@@ -4,4 +4,4 @@ The pure core (``decode``, ``palette``, ``render``, ``document``) turns bytes in
 palette; the edges (``storage``, ``tasks``, ``celery_app``, ``cli``) move bytes around.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
