@@ -127,8 +127,15 @@ class Host:
     def cut(self) -> None:
         """The host vanishes: its link goes down, then every process in it is SIGKILLed
         (no warm shutdown, no acknowledgement, no goodbye to Redis)."""
-        _ip("link", "set", self.veth, "down")
+        self.link_down()
         self.kill()
+
+    def link_down(self) -> None:
+        """Off the network: its processes run on but reach nothing beyond the host."""
+        _ip("link", "set", self.veth, "down")
+
+    def link_up(self) -> None:
+        _ip("link", "set", self.veth, "up")
 
     def kill(self) -> None:
         for pid in self.pids():
