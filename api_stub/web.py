@@ -643,14 +643,13 @@ def _add_bar_route(
     output_bucket: str,
     access: ApiAccess,
 ) -> None:
-    responses: dict[int | str, dict[str, Any]] = {
-        200: {"content": {"image/png": {}}, "description": "The 300x50 bar PNG, with an ETag."},
-        304: {"description": "If-None-Match names this bar: the client has it."},
-        400: {"model": StatusBody, "description": "A key that can never name an image."},
-        404: {"model": StatusBody, "description": "No bar (no result yet, or a failed one)."},
-        503: {"model": StatusBody, "description": "Storage unavailable."},
-        **access.responses(),
-    }
+    responses = _file_responses(
+        {BAR.content_type: {}},
+        "The 300x50 bar PNG, with an ETag.",
+        "this bar",
+        "No bar (no result yet, or a failed one).",
+        access,
+    )
 
     @app.get(
         "/bars/{key:path}",
@@ -673,17 +672,13 @@ def _add_file_route(
     output_bucket: str,
     access: ApiAccess,
 ) -> None:
-    responses: dict[int | str, dict[str, Any]] = {
-        200: {
-            "content": {output.content_type: {} for output in files()},
-            "description": "The file as stored, with an ETag.",
-        },
-        304: {"description": "If-None-Match names this file: the client has it."},
-        400: {"model": StatusBody, "description": "A key that can never name an image."},
-        404: {"model": StatusBody, "description": "No such output, or no such file (yet)."},
-        503: {"model": StatusBody, "description": "Storage unavailable."},
-        **access.responses(),
-    }
+    responses = _file_responses(
+        {output.content_type: {} for output in files()},
+        "The file as stored, with an ETag.",
+        "this file",
+        "No such output, or no such file (yet).",
+        access,
+    )
 
     @app.get(
         "/files/{name}/{key:path}",
@@ -704,6 +699,20 @@ def _add_file_route(
         if output is None:
             return status_response(404, "not_found", key=key, detail=f"no output {name!r}")
         return _file(storage, output_bucket, output, key, if_none_match)
+
+
+def _file_responses(
+    content: dict[str, Any], found: str, this: str, missing: str, access: ApiAccess
+) -> dict[int | str, dict[str, Any]]:
+    """The answers of a route that serves one stored output file (``_file``)."""
+    return {
+        200: {"content": content, "description": found},
+        304: {"description": f"If-None-Match names {this}: the client has it."},
+        400: {"model": StatusBody, "description": "A key that can never name an image."},
+        404: {"model": StatusBody, "description": missing},
+        503: {"model": StatusBody, "description": "Storage unavailable."},
+        **access.responses(),
+    }
 
 
 def _file(
