@@ -134,9 +134,6 @@ class Host:
         """Off the network: its processes run on but reach nothing beyond the host."""
         _ip("link", "set", self.veth, "down")
 
-    def link_up(self) -> None:
-        _ip("link", "set", self.veth, "up")
-
     def kill(self) -> None:
         for pid in self.pids():
             with contextlib.suppress(ProcessLookupError):
